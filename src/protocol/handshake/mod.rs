@@ -1,0 +1,1 @@
+//! Opening handshake (being written).

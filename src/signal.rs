@@ -1,0 +1,1 @@
+//! Signals and slots (being written).
