@@ -1,0 +1,553 @@
+//! The single-threaded event loop that drives every socket and server.
+//!
+//! An [`EventLoop`] wraps a `mio::Poll`, a set of timers, a queue of deferred
+//! calls and a [`Handle`] through which other threads post closures onto the
+//! loop thread. Sockets and servers register with the loop they were created
+//! on; nothing happens until the loop runs, with [`EventLoop::run`] (until
+//! [`EventLoop::quit`]) or [`EventLoop::process_events`] (one turn, for
+//! embedding in a foreign loop).
+//!
+//! ```
+//! use qwebsocket::event_loop::EventLoop;
+//! use std::time::Duration;
+//!
+//! let ev = EventLoop::new()?;
+//! ev.add_timer(Duration::from_millis(5), |ev| ev.quit());
+//! ev.run(); // returns after about 5 ms
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+mod dns;
+mod timers;
+
+pub use timers::TimerId;
+
+pub(crate) use dns::{LookupResult, lookup};
+
+use crate::testing::FakeNet;
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::io;
+use std::rc::{Rc, Weak};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use timers::Timers;
+
+const WAKER: mio::Token = mio::Token(0);
+
+/// Something registered with the loop that wants to hear about readiness.
+pub(crate) trait IoHandler {
+    /// The source became readable and/or writable (edge-triggered: read and
+    /// write until `WouldBlock`).
+    fn ready(self: Rc<Self>, ev: &EventLoop, readable: bool, writable: bool);
+}
+
+type Posted = Box<dyn FnOnce(&EventLoop)>;
+type RemotePosted = Box<dyn FnOnce(&EventLoop) + Send>;
+
+struct Remote {
+    queue: Mutex<Vec<RemotePosted>>,
+    waker: Option<mio::Waker>,
+}
+
+pub(crate) enum Clock {
+    Real,
+    Manual(Cell<Instant>),
+}
+
+pub(crate) struct LoopInner {
+    poll: Option<RefCell<mio::Poll>>,
+    registry: Option<mio::Registry>,
+    events: RefCell<mio::Events>,
+    clock: Clock,
+    handlers: RefCell<Vec<Option<Weak<dyn IoHandler>>>>,
+    free_tokens: RefCell<Vec<usize>>,
+    timers: RefCell<Timers>,
+    posted: RefCell<VecDeque<Posted>>,
+    remote: Arc<Remote>,
+    quit: Cell<bool>,
+    lookups: RefCell<HashMap<u64, Box<dyn FnOnce(&EventLoop, LookupResult)>>>,
+    next_lookup: Cell<u64>,
+    live: RefCell<HashMap<u64, Rc<dyn Any>>>,
+    next_live: Cell<u64>,
+    pub(crate) fake: Option<Rc<FakeNet>>,
+}
+
+/// The event loop. Cheap to clone: every clone drives the same loop.
+///
+/// It is `!Send`: it and everything registered on it live on one thread. Use
+/// [`EventLoop::handle`] to reach it from other threads.
+///
+/// ```compile_fail
+/// fn needs_send<T: Send>(_: T) {}
+/// needs_send(qwebsocket::event_loop::EventLoop::new().unwrap());
+/// ```
+#[derive(Clone)]
+pub struct EventLoop {
+    pub(crate) inner: Rc<LoopInner>,
+}
+
+impl fmt::Debug for EventLoop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventLoop")
+            .field("fake", &self.inner.fake.is_some())
+            .field("timers", &self.inner.timers.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `Send + Sync` handle that posts closures onto the loop thread.
+///
+/// Like a queued invocation in Qt: the closure runs on the loop thread during
+/// a later turn of the loop, with the loop as its argument.
+///
+/// ```
+/// use qwebsocket::event_loop::EventLoop;
+/// let ev = EventLoop::new()?;
+/// let handle = ev.handle();
+/// std::thread::spawn(move || handle.post(|ev| ev.quit())).join().unwrap();
+/// ev.run(); // returns: the worker's closure called quit()
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    remote: Arc<Remote>,
+}
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Handle").finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// Posts `f` to run on the loop thread. Wakes the loop if it is waiting.
+    /// If the loop is gone, `f` is dropped unrun.
+    pub fn post(&self, f: impl FnOnce(&EventLoop) + Send + 'static) {
+        if let Ok(mut q) = self.remote.queue.lock() {
+            q.push(Box::new(f));
+        }
+        if let Some(w) = &self.remote.waker {
+            // A failed wake only means the loop is gone.
+            let _ = w.wake();
+        }
+    }
+
+    /// Asks the loop to return from [`EventLoop::run`].
+    pub fn quit(&self) {
+        self.post(|ev| ev.quit());
+    }
+}
+
+impl EventLoop {
+    /// A new loop on the calling thread, on a real `mio::Poll`.
+    ///
+    /// ```
+    /// let ev = qwebsocket::event_loop::EventLoop::new()?;
+    /// assert!(!ev.is_fake());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new() -> io::Result<EventLoop> {
+        let poll = mio::Poll::new()?;
+        let registry = poll.registry().try_clone()?;
+        let waker = mio::Waker::new(poll.registry(), WAKER)?;
+        Ok(Self::build(Some(poll), Some(registry), Some(waker), Clock::Real, None))
+    }
+
+    pub(crate) fn new_fake(start: Instant, fake: Rc<FakeNet>) -> EventLoop {
+        Self::build(None, None, None, Clock::Manual(Cell::new(start)), Some(fake))
+    }
+
+    fn build(
+        poll: Option<mio::Poll>,
+        registry: Option<mio::Registry>,
+        waker: Option<mio::Waker>,
+        clock: Clock,
+        fake: Option<Rc<FakeNet>>,
+    ) -> EventLoop {
+        EventLoop {
+            inner: Rc::new(LoopInner {
+                poll: poll.map(RefCell::new),
+                registry,
+                events: RefCell::new(mio::Events::with_capacity(256)),
+                clock,
+                handlers: RefCell::new(vec![None]),
+                free_tokens: RefCell::new(Vec::new()),
+                timers: RefCell::new(Timers::default()),
+                posted: RefCell::new(VecDeque::new()),
+                remote: Arc::new(Remote {
+                    queue: Mutex::new(Vec::new()),
+                    waker,
+                }),
+                quit: Cell::new(false),
+                lookups: RefCell::new(HashMap::new()),
+                next_lookup: Cell::new(0),
+                live: RefCell::new(HashMap::new()),
+                next_live: Cell::new(0),
+                fake,
+            }),
+        }
+    }
+
+    /// True for a loop made by [`crate::testing::FakeReactor`] (manual clock,
+    /// in-memory network).
+    pub fn is_fake(&self) -> bool {
+        self.inner.fake.is_some()
+    }
+
+    pub(crate) fn fake_net(&self) -> Option<&Rc<FakeNet>> {
+        self.inner.fake.as_ref()
+    }
+
+    pub(crate) fn registry(&self) -> Option<&mio::Registry> {
+        self.inner.registry.as_ref()
+    }
+
+    /// The loop's clock: the real monotonic clock, or the fake reactor's
+    /// manual one. Every timeout of the crate is measured on it.
+    ///
+    /// ```
+    /// let ev = qwebsocket::event_loop::EventLoop::new()?;
+    /// let t = ev.now();
+    /// assert!(ev.now() >= t);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn now(&self) -> Instant {
+        match &self.inner.clock {
+            Clock::Real => Instant::now(),
+            Clock::Manual(t) => t.get(),
+        }
+    }
+
+    pub(crate) fn set_manual_time(&self, t: Instant) {
+        if let Clock::Manual(c) = &self.inner.clock {
+            c.set(t);
+        }
+    }
+
+    /// A `Send` handle for posting closures from other threads.
+    pub fn handle(&self) -> Handle {
+        Handle {
+            remote: self.inner.remote.clone(),
+        }
+    }
+
+    /// Runs `f` on this thread during the next turn of the loop (never
+    /// inside the call to `post`).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// ev.post(|ev| ev.quit());
+    /// ev.run();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn post(&self, f: impl FnOnce(&EventLoop) + 'static) {
+        self.inner.posted.borrow_mut().push_back(Box::new(f));
+    }
+
+    /// Calls `f` once, `delay` from now (on the loop's clock).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// ev.add_timer(Duration::ZERO, |ev| ev.quit());
+    /// ev.run();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn add_timer(&self, delay: Duration, f: impl FnOnce(&EventLoop) + 'static) -> TimerId {
+        self.add_timer_at(self.now() + delay, f)
+    }
+
+    /// Calls `f` once at `deadline` (on the loop's clock).
+    pub fn add_timer_at(&self, deadline: Instant, f: impl FnOnce(&EventLoop) + 'static) -> TimerId {
+        self.inner.timers.borrow_mut().add(deadline, Box::new(f))
+    }
+
+    /// Cancels a timer; returns false if it already fired or was cancelled.
+    pub fn cancel_timer(&self, id: TimerId) -> bool {
+        self.inner.timers.borrow_mut().cancel(id)
+    }
+
+    /// The deadline of the earliest pending timer, for foreign loops.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// assert_eq!(ev.next_timer_deadline(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn next_timer_deadline(&self) -> Option<Instant> {
+        self.inner.timers.borrow_mut().next_deadline()
+    }
+
+    /// Makes [`EventLoop::run`] return once the current turn is done.
+    pub fn quit(&self) {
+        self.inner.quit.set(true);
+    }
+
+    /// Runs the loop until [`EventLoop::quit`] is called.
+    pub fn run(&self) {
+        self.inner.quit.set(false);
+        while !self.inner.quit.get() {
+            if let Err(e) = self.process_events(None) {
+                log::error!("event loop poll failed: {e}");
+                break;
+            }
+        }
+        self.inner.quit.set(false);
+    }
+
+    /// Runs one turn: deferred calls, posted closures, due timers, then waits
+    /// for I/O at most `timeout` (`None`: until something happens;
+    /// `Some(Duration::ZERO)`: not at all) and dispatches it. Returns how many
+    /// callbacks ran. On a fake loop it never waits.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// ev.post(|_| {});
+    /// assert_eq!(ev.process_events(Some(Duration::ZERO))?, 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn process_events(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        let mut ran = self.run_ready_work();
+        let now = self.now();
+        let wait = if ran > 0 || !self.inner.posted.borrow().is_empty() || self.inner.quit.get() {
+            Some(Duration::ZERO)
+        } else {
+            let timer = self.next_timer_deadline().map(|d| d.saturating_duration_since(now));
+            match (timeout, timer) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        };
+        if let Some(poll) = &self.inner.poll {
+            let mut events = self.inner.events.borrow_mut();
+            match poll.borrow_mut().poll(&mut events, wait) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            let ready: Vec<(usize, bool, bool)> = events
+                .iter()
+                .map(|e| {
+                    (
+                        e.token().0,
+                        e.is_readable() || e.is_read_closed() || e.is_error(),
+                        e.is_writable() || e.is_write_closed() || e.is_error(),
+                    )
+                })
+                .collect();
+            drop(events);
+            for (token, r, w) in ready {
+                if token == WAKER.0 {
+                    continue;
+                }
+                let handler = self.inner.handlers.borrow().get(token).cloned().flatten();
+                if let Some(h) = handler.and_then(|h| h.upgrade()) {
+                    h.ready(self, r, w);
+                    ran += 1;
+                }
+            }
+        }
+        ran += self.run_ready_work();
+        Ok(ran)
+    }
+
+    /// Posted calls, remote calls and due timers; returns how many ran.
+    pub(crate) fn run_ready_work(&self) -> usize {
+        let mut ran = 0;
+        let remote: Vec<RemotePosted> = match self.inner.remote.queue.lock() {
+            Ok(mut q) => std::mem::take(&mut *q),
+            Err(_) => Vec::new(),
+        };
+        for f in remote {
+            f(self);
+            ran += 1;
+        }
+        // Only what was posted before this point runs now.
+        let count = self.inner.posted.borrow().len();
+        for _ in 0..count {
+            let f = self.inner.posted.borrow_mut().pop_front();
+            match f {
+                Some(f) => {
+                    f(self);
+                    ran += 1;
+                }
+                None => break,
+            }
+        }
+        let now = self.now();
+        loop {
+            let due = self.inner.timers.borrow_mut().pop_due(now);
+            match due {
+                Some(f) => {
+                    f(self);
+                    ran += 1;
+                }
+                None => break,
+            }
+        }
+        ran
+    }
+
+    /// Registers `source` for readable and writable readiness, edge-triggered.
+    pub(crate) fn register(&self, source: &mut impl mio::event::Source, handler: Weak<dyn IoHandler>) -> io::Result<mio::Token> {
+        let token = self.alloc_token(handler);
+        if let Some(reg) = self.registry() {
+            if let Err(e) = reg.register(source, token, mio::Interest::READABLE | mio::Interest::WRITABLE) {
+                self.release_token(token);
+                return Err(e);
+            }
+        }
+        Ok(token)
+    }
+
+    pub(crate) fn alloc_token(&self, handler: Weak<dyn IoHandler>) -> mio::Token {
+        let mut handlers = self.inner.handlers.borrow_mut();
+        match self.inner.free_tokens.borrow_mut().pop() {
+            Some(t) => {
+                handlers[t] = Some(handler);
+                mio::Token(t)
+            }
+            None => {
+                handlers.push(Some(handler));
+                mio::Token(handlers.len() - 1)
+            }
+        }
+    }
+
+    /// Forgets a token (after the source was deregistered or closed).
+    pub(crate) fn release_token(&self, token: mio::Token) {
+        let mut handlers = self.inner.handlers.borrow_mut();
+        if let Some(slot) = handlers.get_mut(token.0) {
+            if slot.take().is_some() {
+                self.inner.free_tokens.borrow_mut().push(token.0);
+            }
+        }
+    }
+
+    /// The handler registered for a token (fake network dispatch).
+    pub(crate) fn handler(&self, token: mio::Token) -> Option<Rc<dyn IoHandler>> {
+        self.inner.handlers.borrow().get(token.0).cloned().flatten().and_then(|w| w.upgrade())
+    }
+
+    /// Keeps `object` alive until [`EventLoop::release_alive`] (open connections).
+    pub(crate) fn keep_alive(&self, object: Rc<dyn Any>) -> u64 {
+        let key = self.inner.next_live.get() + 1;
+        self.inner.next_live.set(key);
+        self.inner.live.borrow_mut().insert(key, object);
+        key
+    }
+
+    /// Lets go of an object kept alive; it is dropped on the next turn, never
+    /// inside the call.
+    pub(crate) fn release_alive(&self, key: u64) {
+        let object = self.inner.live.borrow_mut().remove(&key);
+        if let Some(object) = object {
+            self.post(move |_| drop(object));
+        }
+    }
+
+    /// Number of objects the loop keeps alive (open connections).
+    pub fn live_connections(&self) -> usize {
+        self.inner.live.borrow().len()
+    }
+
+    /// Number of registered I/O sources (listeners and connections).
+    pub fn registered_sources(&self) -> usize {
+        self.inner.handlers.borrow().iter().filter(|h| h.is_some()).count()
+    }
+}
+
+impl LoopInner {
+    pub(crate) fn park_lookup(&self, done: Box<dyn FnOnce(&EventLoop, LookupResult)>) -> u64 {
+        let id = self.next_lookup.get() + 1;
+        self.next_lookup.set(id);
+        self.lookups.borrow_mut().insert(id, done);
+        id
+    }
+
+    pub(crate) fn finish_lookup(&self, ev: &EventLoop, id: u64, result: LookupResult) {
+        let done = self.lookups.borrow_mut().remove(&id);
+        if let Some(done) = done {
+            done(ev, result);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timers_fire_in_deadline_order_and_cancelled_ones_never() {
+        let ev = EventLoop::new().unwrap();
+        let log = Rc::new(RefCell::new(Vec::new()));
+        for (i, ms) in [(1, 30u64), (2, 10), (3, 20)] {
+            let log = log.clone();
+            ev.add_timer(Duration::from_millis(ms), move |_| log.borrow_mut().push(i));
+        }
+        let l = log.clone();
+        let cancelled = ev.add_timer(Duration::from_millis(15), move |_| l.borrow_mut().push(99));
+        assert!(ev.cancel_timer(cancelled));
+        ev.add_timer(Duration::from_millis(40), |ev| ev.quit());
+        ev.run();
+        assert_eq!(*log.borrow(), vec![2, 3, 1]);
+    }
+
+    #[test]
+    fn post_from_another_thread_wakes_a_waiting_loop() {
+        let ev = EventLoop::new().unwrap();
+        let h = ev.handle();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            h.quit();
+        });
+        let start = Instant::now();
+        ev.run();
+        t.join().unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5));
+    }
+
+    #[test]
+    fn closures_posted_while_running_wait_for_the_next_turn() {
+        let ev = EventLoop::new().unwrap();
+        let hits = Rc::new(Cell::new(0));
+        let h = hits.clone();
+        ev.post(move |ev| {
+            h.set(h.get() + 1);
+            let h2 = h.clone();
+            ev.post(move |_| h2.set(h2.get() + 10));
+        });
+        assert_eq!(ev.run_ready_work(), 1);
+        assert_eq!(hits.get(), 1);
+        assert_eq!(ev.run_ready_work(), 1);
+        assert_eq!(hits.get(), 11);
+    }
+
+    #[test]
+    fn host_lookup_runs_off_thread_and_reports_on_the_loop() {
+        let ev = EventLoop::new().unwrap();
+        let got = Rc::new(RefCell::new(None));
+        let g = got.clone();
+        lookup(
+            &ev,
+            "localhost",
+            80,
+            Box::new(move |ev, r| {
+                *g.borrow_mut() = Some(r.map(|v| v.len()));
+                ev.quit();
+            }),
+        );
+        ev.add_timer(Duration::from_secs(10), |ev| ev.quit());
+        ev.run();
+        let r = got.borrow_mut().take().expect("lookup finished");
+        assert!(r.unwrap() >= 1);
+    }
+}

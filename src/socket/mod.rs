@@ -1,0 +1,1278 @@
+//! The per-connection state machine shared by client and server sockets.
+//!
+//! [`Shared`] is what a [`WebSocket`](crate::WebSocket) handle points to. It
+//! owns the transport, the read buffer and the protocol [`Session`], and turns
+//! readiness, timers and API calls into protocol calls and signals. Rules:
+//!
+//! * no `RefCell` borrow is held while a signal is emitted, so every slot may
+//!   call back into any socket;
+//! * every signal is emitted from a fresh strong handle, so a slot may drop
+//!   the last user handle safely;
+//! * an open connection is owned by its event loop (the loop's live set) until
+//!   it is unconnected again; then only user handles keep it.
+
+use crate::SocketError;
+use crate::event_loop::{self, EventLoop, IoHandler, LoopInner, TimerId};
+use crate::protocol::handshake::client::{ClientRequest, generate_key, parse_response};
+use crate::protocol::handshake::server::{ServerRequest, accept_response, error_response, parse_request};
+use crate::protocol::handshake::MAX_HEADER_BLOCK;
+use crate::protocol::session::{CloseState, Data, MessageKind, SendError};
+use crate::protocol::{CloseCode, Role, Session, SessionConfig, SessionEvent};
+use crate::server::ServerShared;
+use crate::transport::{self, Stream, Transport};
+use crate::websocket::{SocketState, WebSocket};
+use std::cell::{Cell, RefCell};
+use std::io::{self, IoSlice};
+use std::net::SocketAddr;
+use std::rc::{Rc, Weak};
+use std::time::{Duration, Instant};
+
+mod signals;
+pub(crate) use signals::Signals;
+
+/// Bytes read per readiness event before yielding to other connections.
+const READ_BUDGET: usize = 1 << 20;
+/// Smallest read.
+const READ_CHUNK: usize = 16 * 1024;
+/// An empty read buffer larger than this is released (idle connections stay small).
+const KEEP_BUFFER: usize = 16 * 1024;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Idle,
+    Resolving,
+    Connecting,
+    ClientHandshake,
+    ServerHandshake,
+    /// Waiting for the application to take the socket from the server queue.
+    Pending,
+    Open,
+    /// The closing handshake is over (or failed): write what is queued, end
+    /// our side if we should, and wait for the peer's end of stream.
+    Draining,
+}
+
+pub(crate) struct Inner {
+    pub(crate) role: Role,
+    phase: Phase,
+    pub(crate) state: SocketState,
+    generation: u64,
+    transport: Option<Transport>,
+    rbuf: Vec<u8>,
+    rpos: usize,
+    rend: usize,
+    /// Handshake bytes (request or response) to write before any frame.
+    pre: Vec<u8>,
+    pub(crate) session: Option<Session>,
+    pub(crate) request: Option<ClientRequest>,
+    pub(crate) server_request: Option<ServerRequest>,
+    pub(crate) url: Option<url::Url>,
+    pub(crate) origin: String,
+    pub(crate) extra_headers: Vec<(String, String)>,
+    pub(crate) requested_subprotocols: Vec<String>,
+    pub(crate) subprotocol: Option<String>,
+    pub(crate) config: SessionConfig,
+    pub(crate) outgoing_frame_size: usize,
+    pub(crate) handshake_timeout: Option<Duration>,
+    pub(crate) error: SocketError,
+    pub(crate) error_string: String,
+    pub(crate) close_code: CloseCode,
+    pub(crate) close_reason: String,
+    last_ping: Instant,
+    deadline: Option<Instant>,
+    timer: Option<(TimerId, Instant)>,
+    flush_posted: bool,
+    shut_down: bool,
+    pub(crate) peer: Option<SocketAddr>,
+    pub(crate) local: Option<SocketAddr>,
+    pub(crate) peer_name: String,
+    addrs: Vec<SocketAddr>,
+    next_addr: usize,
+    server: Weak<ServerShared>,
+    live_key: Option<u64>,
+    about_to_close_sent: bool,
+}
+
+/// The state behind a [`WebSocket`] handle.
+pub(crate) struct Shared {
+    pub(crate) ev: Weak<LoopInner>,
+    pub(crate) st: RefCell<Inner>,
+    pub(crate) sig: Signals,
+    self_weak: RefCell<Weak<Shared>>,
+    reading: Cell<bool>,
+}
+
+/// A signal to emit once no borrow is held.
+enum Emit {
+    State(SocketState),
+    Connected,
+    Disconnected,
+    AboutToClose,
+    ReadChannelFinished,
+    Error(SocketError),
+    BytesWritten(u64),
+}
+
+impl Shared {
+    pub(crate) fn new(ev: &EventLoop, role: Role) -> Rc<Shared> {
+        let now = ev.now();
+        let shared = Rc::new(Shared {
+            ev: Rc::downgrade(&ev.inner),
+            st: RefCell::new(Inner {
+                role,
+                phase: Phase::Idle,
+                state: SocketState::Unconnected,
+                generation: 0,
+                transport: None,
+                rbuf: Vec::new(),
+                rpos: 0,
+                rend: 0,
+                pre: Vec::new(),
+                session: None,
+                request: None,
+                server_request: None,
+                url: None,
+                origin: String::new(),
+                extra_headers: Vec::new(),
+                requested_subprotocols: Vec::new(),
+                subprotocol: None,
+                config: SessionConfig::default(),
+                outgoing_frame_size: crate::websocket::DEFAULT_OUTGOING_FRAME_SIZE,
+                handshake_timeout: Some(Duration::from_secs(10)),
+                error: SocketError::Unknown,
+                error_string: String::new(),
+                close_code: CloseCode::Normal,
+                close_reason: String::new(),
+                last_ping: now,
+                deadline: None,
+                timer: None,
+                flush_posted: false,
+                shut_down: false,
+                peer: None,
+                local: None,
+                peer_name: String::new(),
+                addrs: Vec::new(),
+                next_addr: 0,
+                server: Weak::new(),
+                live_key: None,
+                about_to_close_sent: false,
+            }),
+            sig: Signals::default(),
+            self_weak: RefCell::new(Weak::new()),
+            reading: Cell::new(false),
+        });
+        *shared.self_weak.borrow_mut() = Rc::downgrade(&shared);
+        shared
+    }
+
+    pub(crate) fn event_loop(&self) -> Option<EventLoop> {
+        self.ev.upgrade().map(|inner| EventLoop { inner })
+    }
+
+    fn handle(self: &Rc<Self>) -> WebSocket {
+        WebSocket::from_shared(self.clone())
+    }
+
+    fn weak(&self) -> Weak<Shared> {
+        self.self_weak.borrow().clone()
+    }
+
+    fn emit_all(self: &Rc<Self>, emits: Vec<Emit>) {
+        if emits.is_empty() {
+            return;
+        }
+        let ws = self.handle();
+        for e in emits {
+            match e {
+                Emit::State(s) => self.sig.state_changed.emit(&ws, s),
+                Emit::Connected => self.sig.connected.emit(&ws),
+                Emit::Disconnected => self.sig.disconnected.emit(&ws),
+                Emit::AboutToClose => self.sig.about_to_close.emit(&ws),
+                Emit::ReadChannelFinished => self.sig.read_channel_finished.emit(&ws),
+                Emit::Error(e) => self.sig.error_occurred.emit(&ws, e),
+                Emit::BytesWritten(n) => self.sig.bytes_written.emit(&ws, n),
+            }
+        }
+    }
+
+    // ----- liveness ---------------------------------------------------------
+
+    fn keep_alive(self: &Rc<Self>, st: &mut Inner) {
+        if st.live_key.is_none() {
+            if let Some(ev) = self.event_loop() {
+                st.live_key = Some(ev.keep_alive(self.clone()));
+            }
+        }
+    }
+
+    fn release_alive(&self, st: &mut Inner) {
+        if let Some(key) = st.live_key.take() {
+            if let Some(ev) = self.event_loop() {
+                // Dropped on the next loop turn, never while a method of ours runs.
+                ev.release_alive(key);
+            }
+        }
+    }
+
+    // ----- opening (client) ---------------------------------------------------
+
+    /// Starts connecting to `url` with the request already validated.
+    pub(crate) fn start_client(self: &Rc<Self>, url: url::Url, request: ClientRequest) {
+        let Some(ev) = self.event_loop() else { return };
+        let host = url.host_str().unwrap_or_default().to_owned();
+        let port = url.port_or_known_default().unwrap_or(80);
+        let emits = {
+            let mut st = self.st.borrow_mut();
+            Self::reset_connection(&mut st);
+            st.generation += 1;
+            st.role = Role::Client;
+            st.url = Some(url);
+            st.request = Some(request);
+            st.peer_name = host.clone();
+            st.phase = Phase::Resolving;
+            st.deadline = st.handshake_timeout.map(|t| ev.now() + t);
+            self.keep_alive(&mut st);
+            let mut emits = Vec::new();
+            if st.state != SocketState::Connecting {
+                st.state = SocketState::Connecting;
+                emits.push(Emit::State(SocketState::Connecting));
+            }
+            emits
+        };
+        self.reschedule();
+        let generation = self.st.borrow().generation;
+        let weak = self.weak();
+        event_loop::lookup(
+            &ev,
+            &host,
+            port,
+            Box::new(move |ev, result| {
+                if let Some(s) = weak.upgrade() {
+                    s.on_resolved(ev, generation, result);
+                }
+            }),
+        );
+        self.emit_all(emits);
+    }
+
+    fn reset_connection(st: &mut Inner) {
+        st.transport = None;
+        st.session = None;
+        st.rbuf = Vec::new();
+        st.rpos = 0;
+        st.rend = 0;
+        st.pre = Vec::new();
+        st.shut_down = false;
+        st.subprotocol = None;
+        st.about_to_close_sent = false;
+        st.deadline = None;
+        st.addrs.clear();
+        st.next_addr = 0;
+        st.peer = None;
+        st.local = None;
+    }
+
+    fn on_resolved(self: &Rc<Self>, ev: &EventLoop, generation: u64, result: event_loop::LookupResult) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.generation != generation || st.phase != Phase::Resolving {
+                return;
+            }
+            match result {
+                Ok(addrs) if !addrs.is_empty() => {
+                    st.addrs = addrs;
+                    st.next_addr = 0;
+                }
+                _ => {
+                    drop(st);
+                    self.fail_connect(SocketError::HostNotFound, "Host not found".into());
+                    return;
+                }
+            }
+        }
+        self.connect_next(ev);
+    }
+
+    fn connect_next(self: &Rc<Self>, ev: &EventLoop) {
+        loop {
+            let addr = {
+                let mut st = self.st.borrow_mut();
+                match st.addrs.get(st.next_addr).copied() {
+                    Some(a) => {
+                        st.next_addr += 1;
+                        a
+                    }
+                    None => break,
+                }
+            };
+            let handler: Weak<dyn IoHandler> = self.weak();
+            match Transport::connect(ev, addr, handler) {
+                Ok(t) => {
+                    let mut st = self.st.borrow_mut();
+                    st.transport = Some(t);
+                    st.phase = Phase::Connecting;
+                    return;
+                }
+                Err(e) => log::debug!("connect to {addr} failed at once: {e}"),
+            }
+        }
+        self.fail_connect(SocketError::ConnectionRefused, "Connection refused".into());
+    }
+
+    /// A connect or lookup failed before the WebSocket was open: Qt's order is
+    /// stateChanged(Unconnected), disconnected, errorOccurred.
+    fn fail_connect(self: &Rc<Self>, error: SocketError, message: String) {
+        let emits = {
+            let mut st = self.st.borrow_mut();
+            Self::reset_connection(&mut st);
+            st.phase = Phase::Idle;
+            st.error = error;
+            st.error_string = message;
+            let mut emits = Vec::new();
+            if st.state != SocketState::Unconnected {
+                st.state = SocketState::Unconnected;
+                emits.push(Emit::State(SocketState::Unconnected));
+                emits.push(Emit::Disconnected);
+            }
+            emits.push(Emit::Error(error));
+            self.release_alive(&mut st);
+            emits
+        };
+        self.reschedule();
+        self.emit_all(emits);
+    }
+
+    /// The TCP connection is up: queue the upgrade request.
+    fn on_tcp_connected(self: &Rc<Self>) -> Result<(), (SocketError, String)> {
+        let mut st = self.st.borrow_mut();
+        let st = &mut *st;
+        let Some(t) = st.transport.as_mut() else { return Ok(()) };
+        transport::set_nodelay(t.stream_ref());
+        st.peer = t.stream_ref().peer_addr().ok();
+        st.local = t.stream_ref().local_addr().ok();
+        let mut bytes = Vec::new();
+        if let Some(req) = &st.request {
+            req.encode(&mut bytes)
+                .map_err(|e| (SocketError::ConnectionRefused, e.message.clone()))?;
+        }
+        st.pre = bytes;
+        st.phase = Phase::ClientHandshake;
+        Ok(())
+    }
+
+    // ----- server side ---------------------------------------------------------
+
+    /// Adopts an accepted stream as a server-side socket in handshake.
+    pub(crate) fn start_server(
+        self: &Rc<Self>,
+        ev: &EventLoop,
+        stream: Stream,
+        server: Weak<ServerShared>,
+        handshake_timeout: Option<Duration>,
+        config: SessionConfig,
+    ) -> io::Result<()> {
+        let handler: Weak<dyn IoHandler> = self.weak();
+        transport::set_nodelay(&stream);
+        let peer = stream.peer_addr().ok();
+        let local = stream.local_addr().ok();
+        let t = Transport::adopt(ev, stream, handler)?;
+        let mut st = self.st.borrow_mut();
+        st.role = Role::Server;
+        st.transport = Some(t);
+        st.peer = peer;
+        st.local = local;
+        st.server = server;
+        st.config = config;
+        st.phase = Phase::ServerHandshake;
+        st.state = SocketState::Connecting;
+        st.deadline = handshake_timeout.map(|t| ev.now() + t);
+        self.keep_alive(&mut st);
+        drop(st);
+        self.reschedule();
+        Ok(())
+    }
+
+    /// The application took the socket from the server's queue: start
+    /// delivering what arrived with (or after) the upgrade request.
+    pub(crate) fn taken_from_queue(self: &Rc<Self>) {
+        {
+            let mut st = self.st.borrow_mut();
+            if st.phase != Phase::Pending {
+                return;
+            }
+            st.phase = Phase::Open;
+        }
+        let weak = self.weak();
+        if let Some(ev) = self.event_loop() {
+            ev.post(move |ev| {
+                if let Some(s) = weak.upgrade() {
+                    s.clone().ready(ev, true, true);
+                }
+            });
+        }
+    }
+
+    // ----- I/O -------------------------------------------------------------------
+
+    /// Reads what is available into the buffer. Returns (bytes read, eof, error).
+    fn fill(st: &mut Inner, budget: usize) -> (usize, bool, Option<io::Error>) {
+        let mut total = 0;
+        loop {
+            let Some(t) = st.transport.as_mut() else { return (total, false, None) };
+            if st.rpos == st.rend {
+                st.rpos = 0;
+                st.rend = 0;
+            }
+            let needed = st.session.as_ref().map_or(0, |s| s.bytes_needed(st.rend - st.rpos));
+            let want = needed.clamp(READ_CHUNK, 1 << 20);
+            if st.rbuf.len() - st.rend < READ_CHUNK.min(want) {
+                if st.rpos > 0 {
+                    st.rbuf.copy_within(st.rpos..st.rend, 0);
+                    st.rend -= st.rpos;
+                    st.rpos = 0;
+                }
+                if st.rbuf.len() - st.rend < READ_CHUNK.min(want) {
+                    let new_len = st.rend + want;
+                    st.rbuf.resize(new_len, 0);
+                }
+            }
+            match t.stream().read(&mut st.rbuf[st.rend..]) {
+                Ok(0) => return (total, true, None),
+                Ok(n) => {
+                    st.rend += n;
+                    total += n;
+                    if total >= budget {
+                        return (total, false, None);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (total, false, None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (total, false, Some(e)),
+            }
+        }
+    }
+
+    /// Writes queued bytes. Returns bytes written or an error.
+    fn write_out(st: &mut Inner) -> io::Result<usize> {
+        let mut total = 0;
+        loop {
+            let Some(t) = st.transport.as_mut() else { return Ok(total) };
+            let session_out = st.session.as_ref().map_or(&[][..], |s| s.pending_output());
+            if st.pre.is_empty() && session_out.is_empty() {
+                return Ok(total);
+            }
+            let bufs = [IoSlice::new(&st.pre), IoSlice::new(session_out)];
+            match t.stream().write_vectored(&bufs) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(mut n) => {
+                    total += n;
+                    let from_pre = n.min(st.pre.len());
+                    st.pre.drain(..from_pre);
+                    n -= from_pre;
+                    if n > 0 {
+                        if let Some(s) = st.session.as_mut() {
+                            s.consume_output(n);
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(total),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    pub(crate) fn queued_bytes(&self) -> usize {
+        let st = self.st.borrow();
+        st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued())
+    }
+
+    /// Writes now (outside of slots: from the loop, or `flush()`).
+    pub(crate) fn flush_now(self: &Rc<Self>) -> bool {
+        let (result, emits) = {
+            let mut st = self.st.borrow_mut();
+            st.flush_posted = false;
+            let r = Self::write_out(&mut st);
+            let mut emits = Vec::new();
+            if let Ok(n) = r {
+                if n > 0 && self.sig.bytes_written.slot_count() > 0 {
+                    emits.push(Emit::BytesWritten(n as u64));
+                }
+            }
+            (r, emits)
+        };
+        self.emit_all(emits);
+        match result {
+            Ok(n) => {
+                self.after_io();
+                n > 0
+            }
+            Err(e) => {
+                self.connection_lost(SocketError::Network, format!("Error writing bytes to socket: {e}."));
+                false
+            }
+        }
+    }
+
+    /// Schedules a write at the end of this loop turn (corking).
+    pub(crate) fn schedule_flush(self: &Rc<Self>) {
+        let mut st = self.st.borrow_mut();
+        if st.flush_posted || st.transport.is_none() {
+            return;
+        }
+        st.flush_posted = true;
+        drop(st);
+        let weak = self.weak();
+        if let Some(ev) = self.event_loop() {
+            ev.post(move |_| {
+                if let Some(s) = weak.upgrade() {
+                    s.flush_now();
+                }
+            });
+        }
+    }
+
+    /// After reading or writing: move on in the draining phase and keep the
+    /// timer in line.
+    fn after_io(self: &Rc<Self>) {
+        let finished = {
+            let mut st = self.st.borrow_mut();
+            let st = &mut *st;
+            if st.phase == Phase::Open && st.session.as_ref().is_some_and(|s| s.is_finished()) {
+                st.phase = Phase::Draining;
+                let timeout = st.config.close_timeout;
+                if let Some(ev) = self.event_loop() {
+                    st.deadline = Some(ev.now() + timeout);
+                }
+            }
+            if st.phase == Phase::Draining && !st.shut_down {
+                let empty = st.pre.is_empty() && st.session.as_ref().is_none_or(|s| s.queued() == 0);
+                // The server ends TCP first; a client does only after failing.
+                let failed = st.session.as_ref().is_some_and(|s| s.close_state() == CloseState::Failed)
+                    || st.session.is_none();
+                if empty && (st.role == Role::Server || failed) {
+                    st.shut_down = true;
+                    if let Some(t) = st.transport.as_mut() {
+                        let _ = t.stream().shutdown_write();
+                    }
+                }
+            }
+            false
+        };
+        let _ = finished;
+        self.reschedule();
+    }
+
+    // ----- timers --------------------------------------------------------------
+
+    fn reschedule(self: &Rc<Self>) {
+        let Some(ev) = self.event_loop() else { return };
+        let mut st = self.st.borrow_mut();
+        let session_deadline = match st.phase {
+            Phase::Open | Phase::Pending => st.session.as_ref().and_then(|s| s.next_deadline()),
+            _ => None,
+        };
+        let want = match (st.deadline, session_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if st.timer.map(|(_, at)| at) == want {
+            return;
+        }
+        if let Some((id, _)) = st.timer.take() {
+            ev.cancel_timer(id);
+        }
+        if let Some(at) = want {
+            let weak = self.weak();
+            let id = ev.add_timer_at(at, move |ev| {
+                if let Some(s) = weak.upgrade() {
+                    s.st.borrow_mut().timer = None;
+                    s.on_timer(ev);
+                }
+            });
+            st.timer = Some((id, at));
+        }
+    }
+
+    fn on_timer(self: &Rc<Self>, ev: &EventLoop) {
+        let now = ev.now();
+        let (phase, due) = {
+            let st = self.st.borrow();
+            (st.phase, st.deadline.is_some_and(|d| d <= now))
+        };
+        match phase {
+            Phase::Resolving | Phase::Connecting | Phase::ClientHandshake if due => {
+                let what = match phase {
+                    Phase::ClientHandshake => "The server did not complete the opening handshake in time.",
+                    _ => "Connection timed out",
+                };
+                self.abort_with(Some((SocketError::SocketTimeout, what.into())), false);
+            }
+            Phase::ServerHandshake if due => {
+                // Qt closes silently; the socket was never visible to the application.
+                self.drop_silently();
+            }
+            Phase::Draining if due => self.finish_disconnect(),
+            Phase::Open | Phase::Pending => {
+                let event = {
+                    let mut st = self.st.borrow_mut();
+                    st.session.as_mut().and_then(|s| s.on_timeout(now))
+                };
+                match event {
+                    Some(SessionEvent::IncompleteTimeout) => {
+                        {
+                            let mut st = self.st.borrow_mut();
+                            st.close_code = CloseCode::GoingAway;
+                            st.close_reason = "Timeout when reading data from socket.".into();
+                            st.error = SocketError::SocketTimeout;
+                            st.error_string = st.close_reason.clone();
+                        }
+                        let emits = self.begin_closing(true);
+                        let mut all = vec![Emit::Error(SocketError::SocketTimeout)];
+                        all.extend(emits);
+                        self.emit_all(all);
+                        self.flush_now();
+                    }
+                    Some(SessionEvent::CloseTimeout) => {
+                        // The peer never answered our close frame: drop the connection.
+                        self.finish_disconnect();
+                    }
+                    _ => self.reschedule(),
+                }
+            }
+            _ => self.reschedule(),
+        }
+    }
+
+    // ----- reading ---------------------------------------------------------------
+
+    fn on_readable(self: &Rc<Self>) {
+        let (n, eof, err) = {
+            let mut st = self.st.borrow_mut();
+            if st.phase == Phase::Pending {
+                return;
+            }
+            Self::fill(&mut st, READ_BUDGET)
+        };
+        if n > 0 {
+            if let Some(ev) = self.event_loop() {
+                if let Some(s) = self.st.borrow_mut().session.as_mut() {
+                    s.note_received(ev.now());
+                }
+            }
+        }
+        self.process_input();
+        if n >= READ_BUDGET {
+            // More may be waiting: come back next turn (edge-triggered).
+            let weak = self.weak();
+            if let Some(ev) = self.event_loop() {
+                ev.post(move |ev| {
+                    if let Some(s) = weak.upgrade() {
+                        s.ready(ev, true, false);
+                    }
+                });
+            }
+        }
+        if let Some(e) = err {
+            let kind = SocketError::from_io(&e);
+            let msg = match kind {
+                SocketError::RemoteHostClosed => "The remote host closed the connection".to_owned(),
+                _ => e.to_string(),
+            };
+            self.connection_lost(kind, msg);
+        } else if eof {
+            self.on_eof();
+        }
+    }
+
+    fn on_eof(self: &Rc<Self>) {
+        let phase = self.st.borrow().phase;
+        match phase {
+            Phase::Draining => self.finish_disconnect(),
+            Phase::ServerHandshake => self.drop_silently(),
+            Phase::Idle => {}
+            _ => self.connection_lost(
+                SocketError::RemoteHostClosed,
+                "The remote host closed the connection".into(),
+            ),
+        }
+    }
+
+    /// Runs the protocol on buffered input, one event at a time, emitting each
+    /// with no borrow held.
+    pub(crate) fn process_input(self: &Rc<Self>) {
+        if self.reading.replace(true) {
+            return; // re-entered from a slot: the outer loop goes on
+        }
+        loop {
+            let phase = self.st.borrow().phase;
+            let progressed = match phase {
+                Phase::ClientHandshake => self.read_client_handshake(),
+                Phase::ServerHandshake => self.read_server_handshake(),
+                Phase::Open | Phase::Draining => self.read_one_event(),
+                _ => false,
+            };
+            if !progressed {
+                break;
+            }
+        }
+        self.reading.set(false);
+        let mut st = self.st.borrow_mut();
+        if st.rpos == st.rend && st.rbuf.len() > KEEP_BUFFER {
+            st.rbuf = Vec::new();
+            st.rpos = 0;
+            st.rend = 0;
+        }
+        drop(st);
+        self.flush_now();
+    }
+
+    fn read_client_handshake(self: &Rc<Self>) -> bool {
+        let result = {
+            let st = self.st.borrow();
+            let Some(req) = st.request.as_ref() else { return false };
+            parse_response(&st.rbuf[st.rpos..st.rend], req, MAX_HEADER_BLOCK)
+        };
+        match result {
+            Ok(None) => false,
+            Err(e) => {
+                self.abort_with(Some((SocketError::ConnectionRefused, e.message)), true);
+                false
+            }
+            Ok(Some(resp)) => {
+                let emits = {
+                    let mut st = self.st.borrow_mut();
+                    st.rpos += resp.head_len;
+                    st.subprotocol = resp.subprotocol.clone();
+                    let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
+                    st.session = Some(Session::new(Role::Client, st.config.clone(), now));
+                    st.phase = Phase::Open;
+                    st.deadline = None;
+                    st.state = SocketState::Connected;
+                    vec![Emit::State(SocketState::Connected), Emit::Connected]
+                };
+                self.reschedule();
+                self.emit_all(emits);
+                true
+            }
+        }
+    }
+
+    fn read_server_handshake(self: &Rc<Self>) -> bool {
+        let result = {
+            let st = self.st.borrow();
+            parse_request(&st.rbuf[st.rpos..st.rend], MAX_HEADER_BLOCK)
+        };
+        let server = self.st.borrow().server.upgrade();
+        match result {
+            Ok(None) => false,
+            Err(rejection) => {
+                if let Some(server) = &server {
+                    server.report_rejection(&rejection);
+                }
+                self.reject(rejection.response);
+                false
+            }
+            Ok(Some(req)) => {
+                let Some(server) = server else {
+                    self.drop_silently();
+                    return false;
+                };
+                let decision = server.decide(&req);
+                match decision {
+                    Err(response) => {
+                        self.reject(response);
+                        false
+                    }
+                    Ok((subprotocol, name)) => {
+                        let now = std::time::SystemTime::now();
+                        let response = match accept_response(&req, subprotocol.as_deref(), &name, now) {
+                            Ok(r) => r,
+                            Err(_) => {
+                                self.reject(error_response(500, &[]));
+                                return false;
+                            }
+                        };
+                        let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
+                        {
+                            let mut st = self.st.borrow_mut();
+                            st.rpos += req.head_len;
+                            st.pre.extend_from_slice(&response);
+                            st.subprotocol = subprotocol;
+                            st.origin = req.origin.clone().unwrap_or_default();
+                            st.requested_subprotocols = req.subprotocols.clone();
+                            st.url = server_side_url(&req, st.local);
+                            st.server_request = Some(req);
+                            st.session = Some(Session::new(Role::Server, st.config.clone(), now));
+                            st.phase = Phase::Pending;
+                            st.deadline = None;
+                            st.state = SocketState::Connected;
+                        }
+                        self.reschedule();
+                        self.flush_now();
+                        server.enqueue(self.handle());
+                        false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers a bad upgrade request with an HTTP error, then closes.
+    fn reject(self: &Rc<Self>, response: Vec<u8>) {
+        {
+            let mut st = self.st.borrow_mut();
+            st.pre = response;
+            st.phase = Phase::Draining;
+            st.rpos = st.rend;
+            if let Some(ev) = self.event_loop() {
+                st.deadline = Some(ev.now() + Duration::from_secs(1));
+            }
+        }
+        self.flush_now();
+        self.after_io();
+    }
+
+    /// Handles one protocol event; false when more input is needed.
+    fn read_one_event(self: &Rc<Self>) -> bool {
+        let now = match self.event_loop() {
+            Some(ev) => ev.now(),
+            None => return false,
+        };
+        // Take the buffer out so that slots may use the socket freely.
+        let (buf, base, used, event, generation) = {
+            let mut st = self.st.borrow_mut();
+            let st = &mut *st;
+            if st.rpos == st.rend {
+                return false;
+            }
+            let Some(session) = st.session.as_mut() else { return false };
+            let (rpos, rend) = (st.rpos, st.rend);
+            let (used, event) = session.read_event(&mut st.rbuf[rpos..rend], now);
+            let Some(event) = event else {
+                st.rpos += used;
+                return used > 0;
+            };
+            st.rpos += used;
+            (std::mem::take(&mut st.rbuf), rpos, used, event, st.generation)
+        };
+        let _ = used;
+        let message = match &event {
+            SessionEvent::Frame { message: Some(Data::Message), .. } => self
+                .st
+                .borrow_mut()
+                .session
+                .as_mut()
+                .map(|s| s.take_message()),
+            _ => None,
+        };
+        let scratch = match &event {
+            SessionEvent::Frame { frame: Data::Scratch, .. } => self
+                .st
+                .borrow()
+                .session
+                .as_ref()
+                .map(|s| s.frame_scratch().to_vec()),
+            _ => None,
+        };
+        let slice = |d: &Data| -> &[u8] {
+            match d {
+                Data::Input(r) => buf.get(base + r.start..base + r.end).unwrap_or(&[]),
+                Data::Message => message.as_deref().unwrap_or(&[]),
+                Data::Scratch => scratch.as_deref().unwrap_or(&[]),
+            }
+        };
+        let ws = self.handle();
+        let mut keep_going = true;
+        match &event {
+            SessionEvent::Frame {
+                kind,
+                frame,
+                is_last,
+                message: msg,
+            } => match kind {
+                MessageKind::Text => {
+                    if self.sig.text_frame_received.slot_count() > 0 {
+                        let text = std::str::from_utf8(slice(frame)).unwrap_or_default();
+                        self.sig.text_frame_received.emit(&ws, text, *is_last);
+                    }
+                    if let Some(m) = msg {
+                        let text = std::str::from_utf8(slice(m)).unwrap_or_default();
+                        self.sig.text_message_received.emit(&ws, text);
+                    }
+                }
+                MessageKind::Binary => {
+                    if self.sig.binary_frame_received.slot_count() > 0 {
+                        self.sig.binary_frame_received.emit(&ws, slice(frame), *is_last);
+                    }
+                    if let Some(m) = msg {
+                        self.sig.binary_message_received.emit(&ws, slice(m));
+                    }
+                }
+            },
+            SessionEvent::Ping(_) => {}
+            SessionEvent::Pong(r) => {
+                let elapsed = now.saturating_duration_since(self.st.borrow().last_ping);
+                let payload = buf.get(base + r.start..base + r.end).unwrap_or(&[]);
+                self.sig.pong.emit(&ws, elapsed, payload);
+            }
+            SessionEvent::CloseReceived { code, reason } => {
+                let reason = buf.get(base + reason.start..base + reason.end).unwrap_or(&[]);
+                let reason = String::from_utf8_lossy(reason).into_owned();
+                let emits = {
+                    let mut st = self.st.borrow_mut();
+                    let we_started = st.state == SocketState::Closing;
+                    if !we_started {
+                        st.close_code = *code;
+                        st.close_reason = reason;
+                    }
+                    drop(st);
+                    self.begin_closing(false)
+                };
+                self.emit_all(emits);
+                keep_going = false;
+            }
+            SessionEvent::Failed(e) => {
+                {
+                    let mut st = self.st.borrow_mut();
+                    st.close_code = e.code;
+                    st.close_reason = e.reason.to_string();
+                    st.error = SocketError::Protocol;
+                    st.error_string = e.reason.to_string();
+                }
+                let mut emits = vec![Emit::Error(SocketError::Protocol)];
+                emits.extend(self.begin_closing(false));
+                self.emit_all(emits);
+                keep_going = false;
+            }
+            SessionEvent::IncompleteTimeout | SessionEvent::CloseTimeout => {}
+        }
+        // Put the buffers back unless the connection was replaced meanwhile.
+        let mut st = self.st.borrow_mut();
+        if st.generation == generation && st.rbuf.is_empty() {
+            st.rbuf = buf;
+        }
+        if let (Some(m), Some(s)) = (message, st.session.as_mut()) {
+            s.restore_message_buffer(m);
+        }
+        drop(st);
+        self.after_io();
+        keep_going || self.st.borrow().phase == Phase::Open
+    }
+
+    /// Enters Closing (once): about_to_close (unless `quiet_about`), stateChanged(Closing).
+    fn begin_closing(self: &Rc<Self>, _local: bool) -> Vec<Emit> {
+        let mut st = self.st.borrow_mut();
+        let mut emits = Vec::new();
+        if !st.about_to_close_sent {
+            st.about_to_close_sent = true;
+            emits.push(Emit::AboutToClose);
+        }
+        if st.state == SocketState::Connected {
+            st.state = SocketState::Closing;
+            emits.push(Emit::State(SocketState::Closing));
+        }
+        emits
+    }
+
+    // ----- closing ---------------------------------------------------------------
+
+    /// The application's close(code, reason).
+    pub(crate) fn close(self: &Rc<Self>, code: CloseCode, reason: &str) -> Result<(), SendError> {
+        if !code.is_sendable() {
+            return Err(SendError::InvalidCloseCode);
+        }
+        let phase = self.st.borrow().phase;
+        match phase {
+            Phase::Idle | Phase::Draining => Ok(()),
+            Phase::Open | Phase::Pending => {
+                let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
+                let result = {
+                    let mut st = self.st.borrow_mut();
+                    let st = &mut *st;
+                    match st.session.as_mut() {
+                        Some(s) => {
+                            let r = s.close(code, reason, now);
+                            if r.is_ok() {
+                                if let Some((c, r)) = s.sent_close() {
+                                    st.close_code = c;
+                                    st.close_reason = r.to_owned();
+                                }
+                            }
+                            r
+                        }
+                        None => Err(SendError::Closing),
+                    }
+                };
+                match result {
+                    Ok(()) => {
+                        let emits = self.begin_closing(true);
+                        self.reschedule();
+                        self.schedule_flush();
+                        self.emit_all(emits);
+                        Ok(())
+                    }
+                    // Closing already: a second close() is a no-op, as in Qt.
+                    Err(SendError::Closing) => Ok(()),
+                    Err(e) => Err(e),
+                }
+            }
+            _ => {
+                // Not open yet: nothing to say to the peer.
+                {
+                    let mut st = self.st.borrow_mut();
+                    st.close_code = code;
+                    st.close_reason = crate::protocol::close::truncate_reason(reason).to_owned();
+                }
+                self.abort_with(None, false);
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops the connection at once. `error` is emitted first (handshake
+    /// failures) or, with `error_after`, after `disconnected` (Qt's order for a
+    /// failed connect).
+    pub(crate) fn abort_with(self: &Rc<Self>, error: Option<(SocketError, String)>, handshake_failure: bool) {
+        let emits = {
+            let mut st = self.st.borrow_mut();
+            if st.phase == Phase::Idle && st.transport.is_none() {
+                return;
+            }
+            let was_open = matches!(st.phase, Phase::Open | Phase::Pending | Phase::Draining);
+            let mut emits = Vec::new();
+            if let Some((kind, msg)) = &error {
+                st.error = *kind;
+                st.error_string = msg.clone();
+                if handshake_failure {
+                    emits.push(Emit::Error(*kind));
+                }
+            }
+            if was_open && !st.about_to_close_sent {
+                st.about_to_close_sent = true;
+                emits.push(Emit::AboutToClose);
+            }
+            Self::reset_connection(&mut st);
+            st.phase = Phase::Idle;
+            if st.state != SocketState::Unconnected {
+                st.state = SocketState::Unconnected;
+                emits.push(Emit::State(SocketState::Unconnected));
+                emits.push(Emit::Disconnected);
+                emits.push(Emit::ReadChannelFinished);
+            }
+            if let (Some((kind, _)), false) = (&error, handshake_failure) {
+                emits.push(Emit::Error(*kind));
+            }
+            self.release_alive(&mut st);
+            emits
+        };
+        self.reschedule();
+        self.emit_all(emits);
+    }
+
+    /// The connection ended or broke without a closing handshake.
+    fn connection_lost(self: &Rc<Self>, kind: SocketError, message: String) {
+        let phase = self.st.borrow().phase;
+        match phase {
+            Phase::Idle => {}
+            Phase::Draining => self.finish_disconnect(),
+            Phase::ServerHandshake => self.drop_silently(),
+            Phase::Resolving | Phase::Connecting | Phase::ClientHandshake => {
+                self.fail_connect(kind, message);
+            }
+            Phase::Open | Phase::Pending => {
+                let emits = {
+                    let mut st = self.st.borrow_mut();
+                    st.error = kind;
+                    st.error_string = message;
+                    st.close_code = CloseCode::AbnormalDisconnection;
+                    st.close_reason.clear();
+                    Self::reset_connection(&mut st);
+                    st.phase = Phase::Idle;
+                    let mut emits = vec![Emit::Error(kind)];
+                    if st.state == SocketState::Connected {
+                        emits.push(Emit::State(SocketState::Closing));
+                    }
+                    st.state = SocketState::Unconnected;
+                    emits.push(Emit::State(SocketState::Unconnected));
+                    emits.push(Emit::Disconnected);
+                    emits.push(Emit::ReadChannelFinished);
+                    self.release_alive(&mut st);
+                    emits
+                };
+                self.reschedule();
+                self.emit_all(emits);
+            }
+        }
+    }
+
+    /// The closing handshake is over and the peer ended TCP (or took too long).
+    fn finish_disconnect(self: &Rc<Self>) {
+        let emits = {
+            let mut st = self.st.borrow_mut();
+            if st.phase == Phase::Idle {
+                return;
+            }
+            Self::reset_connection(&mut st);
+            st.phase = Phase::Idle;
+            let mut emits = Vec::new();
+            if st.state == SocketState::Connected {
+                emits.push(Emit::State(SocketState::Closing));
+            }
+            if st.state != SocketState::Unconnected {
+                st.state = SocketState::Unconnected;
+                emits.push(Emit::State(SocketState::Unconnected));
+                emits.push(Emit::Disconnected);
+                emits.push(Emit::ReadChannelFinished);
+            }
+            self.release_alive(&mut st);
+            emits
+        };
+        self.reschedule();
+        self.emit_all(emits);
+    }
+
+    /// Server side before the upgrade: close without telling anyone.
+    fn drop_silently(self: &Rc<Self>) {
+        let mut st = self.st.borrow_mut();
+        Self::reset_connection(&mut st);
+        st.phase = Phase::Idle;
+        st.state = SocketState::Unconnected;
+        self.release_alive(&mut st);
+        drop(st);
+        self.reschedule();
+    }
+
+    // ----- sending -----------------------------------------------------------------
+
+    pub(crate) fn send(self: &Rc<Self>, kind: MessageKind, payload: &[u8]) -> usize {
+        let ok = {
+            let mut st = self.st.borrow_mut();
+            let st = &mut *st;
+            if !matches!(st.phase, Phase::Open | Phase::Pending) {
+                return 0;
+            }
+            let frame_size = st.outgoing_frame_size;
+            match st.session.as_mut() {
+                Some(s) => s.send_message(kind, payload, frame_size).is_ok(),
+                None => false,
+            }
+        };
+        if !ok {
+            return 0;
+        }
+        self.schedule_flush();
+        payload.len()
+    }
+
+    pub(crate) fn ping(self: &Rc<Self>, payload: &[u8]) -> bool {
+        let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
+        let ok = {
+            let mut st = self.st.borrow_mut();
+            let st = &mut *st;
+            if !matches!(st.phase, Phase::Open | Phase::Pending) {
+                return false;
+            }
+            st.last_ping = now;
+            st.session.as_mut().is_some_and(|s| s.send_ping(payload).is_ok())
+        };
+        if ok {
+            self.schedule_flush();
+        }
+        ok
+    }
+
+    pub(crate) fn is_readable_phase(&self) -> bool {
+        matches!(self.st.borrow().phase, Phase::Open | Phase::Draining)
+    }
+}
+
+impl IoHandler for Shared {
+    fn ready(self: Rc<Self>, _ev: &EventLoop, readable: bool, writable: bool) {
+        let phase = self.st.borrow().phase;
+        if phase == Phase::Connecting {
+            let status = {
+                let st = self.st.borrow();
+                st.transport.as_ref().map(|t| {
+                    let s = t.stream_ref();
+                    match s.take_error() {
+                        Ok(Some(e)) | Err(e) => Err(e),
+                        Ok(None) => Ok(s.is_connected()),
+                    }
+                })
+            };
+            match status {
+                Some(Ok(true)) => {
+                    if let Err((kind, msg)) = self.on_tcp_connected() {
+                        self.abort_with(Some((kind, msg)), true);
+                        return;
+                    }
+                }
+                Some(Ok(false)) => return,
+                Some(Err(e)) => {
+                    log::debug!("connect failed: {e}");
+                    self.st.borrow_mut().transport = None;
+                    if let Some(ev) = self.event_loop() {
+                        let more = {
+                            let st = self.st.borrow();
+                            st.next_addr < st.addrs.len()
+                        };
+                        if more {
+                            self.connect_next(&ev);
+                        } else {
+                            let kind = SocketError::from_io(&e);
+                            let msg = match kind {
+                                SocketError::ConnectionRefused => "Connection refused".to_owned(),
+                                _ => e.to_string(),
+                            };
+                            self.fail_connect(kind, msg);
+                        }
+                    }
+                    return;
+                }
+                None => return,
+            }
+        }
+        if writable {
+            self.flush_now();
+        }
+        if readable || writable {
+            self.on_readable();
+        }
+        let _ = self.is_readable_phase();
+    }
+}
+
+/// Qt's server-side `request_url()`: the absolute URL rebuilt from Host.
+fn server_side_url(req: &ServerRequest, local: Option<SocketAddr>) -> Option<url::Url> {
+    if req.target.starts_with("ws://") || req.target.starts_with("http://") {
+        return url::Url::parse(&req.target).ok();
+    }
+    let host = if req.host.is_empty() {
+        local.map(|a| a.to_string()).unwrap_or_default()
+    } else {
+        req.host.clone()
+    };
+    url::Url::parse(&format!("ws://{}{}", host, req.target)).ok()
+}
+
+/// Builds the client request for `url`.
+pub(crate) fn build_request(
+    url: &url::Url,
+    origin: &str,
+    subprotocols: &[String],
+    headers: &[(String, String)],
+) -> Result<ClientRequest, String> {
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).map_err(|e| format!("No randomness for the handshake key: {e}"))?;
+    let mut req = ClientRequest::from_url(url, generate_key(random)).map_err(|e| e.message)?;
+    if !origin.is_empty() {
+        req.origin = Some(origin.to_owned());
+    }
+    req.subprotocols = subprotocols.to_vec();
+    req.headers = headers.to_vec();
+    // Validate now (CR/LF anywhere), so that open() can refuse synchronously.
+    let mut scratch = Vec::new();
+    req.encode(&mut scratch).map_err(|e| e.message)?;
+    Ok(req)
+}

@@ -1,0 +1,33 @@
+//! The signals of a WebSocket.
+
+use crate::SocketError;
+use crate::signal::Signal;
+use crate::websocket::{SocketState, WebSocket};
+use std::time::Duration;
+
+crate::signal_signature!(&WebSocket);
+crate::signal_signature!(&WebSocket, SocketState);
+crate::signal_signature!(&WebSocket, SocketError);
+crate::signal_signature!(&WebSocket, &str);
+crate::signal_signature!(&WebSocket, &[u8]);
+crate::signal_signature!(&WebSocket, &str, bool);
+crate::signal_signature!(&WebSocket, &[u8], bool);
+crate::signal_signature!(&WebSocket, Duration, &[u8]);
+crate::signal_signature!(&WebSocket, u64);
+
+/// Every signal of a socket, in one place.
+#[derive(Default)]
+pub(crate) struct Signals {
+    pub(crate) connected: Signal<dyn Fn(&WebSocket)>,
+    pub(crate) disconnected: Signal<dyn Fn(&WebSocket)>,
+    pub(crate) state_changed: Signal<dyn Fn(&WebSocket, SocketState)>,
+    pub(crate) about_to_close: Signal<dyn Fn(&WebSocket)>,
+    pub(crate) read_channel_finished: Signal<dyn Fn(&WebSocket)>,
+    pub(crate) error_occurred: Signal<dyn Fn(&WebSocket, SocketError)>,
+    pub(crate) text_message_received: Signal<dyn Fn(&WebSocket, &str)>,
+    pub(crate) binary_message_received: Signal<dyn Fn(&WebSocket, &[u8])>,
+    pub(crate) text_frame_received: Signal<dyn Fn(&WebSocket, &str, bool)>,
+    pub(crate) binary_frame_received: Signal<dyn Fn(&WebSocket, &[u8], bool)>,
+    pub(crate) pong: Signal<dyn Fn(&WebSocket, Duration, &[u8])>,
+    pub(crate) bytes_written: Signal<dyn Fn(&WebSocket, u64)>,
+}

@@ -1,0 +1,231 @@
+//! Byte transports: TCP on mio, or the fake reactor's in-memory pipes.
+//!
+//! The socket layer sees bytes only; it does not know which kind of stream it
+//! has. TLS and proxy tunnels will be further variants.
+
+use crate::event_loop::{EventLoop, IoHandler};
+use crate::testing::{FakeListener, FakeStream};
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::rc::Weak;
+
+/// A connected (or connecting) byte stream.
+pub(crate) enum Stream {
+    Tcp(mio::net::TcpStream),
+    Fake(FakeStream),
+}
+
+impl Stream {
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Fake(s) => s.read(buf),
+        }
+    }
+
+    pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Fake(s) => s.write_vectored(bufs),
+        }
+    }
+
+    pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Tcp(s) => s.shutdown(Shutdown::Write),
+            Stream::Fake(s) => s.shutdown_write(),
+        }
+    }
+
+    pub(crate) fn peer_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.peer_addr(),
+            Stream::Fake(s) => s.peer_addr(),
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match self {
+            Stream::Tcp(s) => s.local_addr(),
+            Stream::Fake(s) => s.local_addr(),
+        }
+    }
+
+    /// The pending socket error (a failed non-blocking connect reports here).
+    pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
+        match self {
+            Stream::Tcp(s) => s.take_error(),
+            Stream::Fake(s) => s.take_error(),
+        }
+    }
+
+    /// True once a non-blocking connect has completed.
+    pub(crate) fn is_connected(&self) -> bool {
+        match self {
+            Stream::Tcp(s) => s.peer_addr().is_ok(),
+            Stream::Fake(s) => s.is_connected(),
+        }
+    }
+}
+
+/// A stream registered with a loop; deregisters itself when dropped.
+pub(crate) struct Transport {
+    stream: Stream,
+    token: mio::Token,
+    ev: EventLoop,
+}
+
+impl Transport {
+    /// Starts a non-blocking connect to `addr`.
+    pub(crate) fn connect(ev: &EventLoop, addr: SocketAddr, handler: Weak<dyn IoHandler>) -> io::Result<Transport> {
+        match ev.fake_net() {
+            Some(net) => {
+                let token = ev.alloc_token(handler);
+                let stream = net.connect(ev, addr, token);
+                Ok(Transport {
+                    stream: Stream::Fake(stream),
+                    token,
+                    ev: ev.clone(),
+                })
+            }
+            None => {
+                let mut tcp = mio::net::TcpStream::connect(addr)?;
+                let token = ev.register(&mut tcp, handler)?;
+                Ok(Transport {
+                    stream: Stream::Tcp(tcp),
+                    token,
+                    ev: ev.clone(),
+                })
+            }
+        }
+    }
+
+    /// Registers an accepted stream.
+    pub(crate) fn adopt(ev: &EventLoop, stream: Stream, handler: Weak<dyn IoHandler>) -> io::Result<Transport> {
+        match stream {
+            Stream::Tcp(mut tcp) => {
+                let token = ev.register(&mut tcp, handler)?;
+                Ok(Transport {
+                    stream: Stream::Tcp(tcp),
+                    token,
+                    ev: ev.clone(),
+                })
+            }
+            Stream::Fake(f) => {
+                let token = ev.alloc_token(handler);
+                f.set_token(token);
+                Ok(Transport {
+                    stream: Stream::Fake(f),
+                    token,
+                    ev: ev.clone(),
+                })
+            }
+        }
+    }
+
+    pub(crate) fn stream(&mut self) -> &mut Stream {
+        &mut self.stream
+    }
+
+    pub(crate) fn stream_ref(&self) -> &Stream {
+        &self.stream
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        match &mut self.stream {
+            Stream::Tcp(tcp) => {
+                if let Some(reg) = self.ev.registry() {
+                    let _ = reg.deregister(tcp);
+                }
+            }
+            Stream::Fake(f) => f.close_from_library(),
+        }
+        self.ev.release_token(self.token);
+    }
+}
+
+/// A listening socket.
+pub(crate) enum Listener {
+    Tcp(mio::net::TcpListener),
+    Fake(FakeListener),
+}
+
+/// A listener registered with a loop; deregisters itself when dropped.
+pub(crate) struct RegisteredListener {
+    listener: Listener,
+    token: mio::Token,
+    ev: EventLoop,
+}
+
+impl RegisteredListener {
+    pub(crate) fn bind(ev: &EventLoop, addr: SocketAddr, handler: Weak<dyn IoHandler>) -> io::Result<RegisteredListener> {
+        match ev.fake_net() {
+            Some(net) => {
+                let token = ev.alloc_token(handler);
+                match net.listen(addr, token) {
+                    Ok(l) => Ok(RegisteredListener {
+                        listener: Listener::Fake(l),
+                        token,
+                        ev: ev.clone(),
+                    }),
+                    Err(e) => {
+                        ev.release_token(token);
+                        Err(e)
+                    }
+                }
+            }
+            None => {
+                let mut l = mio::net::TcpListener::bind(addr)?;
+                let token = ev.register(&mut l, handler)?;
+                Ok(RegisteredListener {
+                    listener: Listener::Tcp(l),
+                    token,
+                    ev: ev.clone(),
+                })
+            }
+        }
+    }
+
+    pub(crate) fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
+        match &self.listener {
+            Listener::Tcp(l) => {
+                let (s, a) = l.accept()?;
+                Ok((Stream::Tcp(s), a))
+            }
+            Listener::Fake(l) => {
+                let (s, a) = l.accept()?;
+                Ok((Stream::Fake(s), a))
+            }
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<SocketAddr> {
+        match &self.listener {
+            Listener::Tcp(l) => l.local_addr(),
+            Listener::Fake(l) => Ok(l.local_addr()),
+        }
+    }
+}
+
+impl Drop for RegisteredListener {
+    fn drop(&mut self) {
+        match &mut self.listener {
+            Listener::Tcp(l) => {
+                if let Some(reg) = self.ev.registry() {
+                    let _ = reg.deregister(l);
+                }
+            }
+            Listener::Fake(l) => l.close(),
+        }
+        self.ev.release_token(self.token);
+    }
+}
+
+/// Sets TCP_NODELAY where it applies (Qt sets LowDelay after connecting).
+pub(crate) fn set_nodelay(stream: &Stream) {
+    if let Stream::Tcp(s) = stream {
+        let _ = s.set_nodelay(true);
+    }
+}
