@@ -1,0 +1,98 @@
+//! The client the Autobahn TestSuite's fuzzing server tests.
+//!
+//! ```text
+//! kosoku -m fuzzingserver 127.0.0.1:9001
+//! cargo run --release --example autobahn_client -- ws://127.0.0.1:9001
+//! ```
+//!
+//! It asks for the number of cases, runs each one as agent `qwebsocket`
+//! (echoing every message), then asks the server to write its report.
+
+use qwebsocket::WebSocket;
+use qwebsocket::event_loop::EventLoop;
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+const AGENT: &str = "qwebsocket";
+
+/// Opens `url` and calls `done` once the connection is over. Text and binary
+/// messages are echoed unless `on_text` takes the text.
+fn visit(ev: &EventLoop, url: &str, echo: bool, on_text: Option<Rc<dyn Fn(&str)>>, done: impl FnOnce(&WebSocket) + 'static) {
+    let ws = WebSocket::new(ev);
+    ws.set_max_allowed_incoming_frame_size(64 << 20);
+    ws.set_max_allowed_incoming_message_size(64 << 20);
+    if echo {
+        ws.text_message_received().connect(|ws, text| {
+            ws.send_text_message(text);
+        });
+        ws.binary_message_received().connect(|ws, data| {
+            ws.send_binary_message(data);
+        });
+    }
+    if let Some(f) = on_text {
+        ws.text_message_received().connect(move |_, text| f(text));
+    }
+    let done = RefCell::new(Some(done));
+    ws.disconnected().connect(move |ws| {
+        if let Some(done) = done.borrow_mut().take() {
+            done(ws);
+        }
+    });
+    if let Err(e) = ws.open(url) {
+        eprintln!("cannot open {url}: {e}: {}", ws.error_string());
+        std::process::exit(2);
+    }
+}
+
+fn run_case(ev: &EventLoop, base: Rc<String>, case: u32, total: u32) {
+    if case > total {
+        let url = format!("{base}/updateReports?agent={AGENT}");
+        visit(ev, &url, false, None, |ws| {
+            println!("reports updated");
+            if let Some(ev) = ws.event_loop() {
+                ev.quit();
+            }
+        });
+        return;
+    }
+    let url = format!("{base}/runCase?case={case}&agent={AGENT}");
+    let b = base.clone();
+    visit(ev, &url, true, None, move |ws| {
+        if case % 50 == 0 || case == total {
+            println!("case {case}/{total} done");
+        }
+        if let Some(ev) = ws.event_loop() {
+            let ev2 = ev.clone();
+            ev.post(move |_| run_case(&ev2, b, case + 1, total));
+        }
+    });
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let base = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned())
+        .trim_end_matches('/')
+        .to_owned();
+    let base = Rc::new(base);
+    let ev = EventLoop::new()?;
+    let count = Rc::new(Cell::new(None::<u32>));
+    let c = count.clone();
+    let on_text: Rc<dyn Fn(&str)> = Rc::new(move |text: &str| c.set(text.trim().parse().ok()));
+    let b = base.clone();
+    let url = format!("{base}/getCaseCount");
+    visit(&ev, &url, false, Some(on_text), move |ws| match count.get() {
+        Some(total) => {
+            println!("{total} cases");
+            if let Some(ev) = ws.event_loop() {
+                run_case(&ev, b, 1, total);
+            }
+        }
+        None => {
+            eprintln!("no case count from {}: {}", b, ws.error_string());
+            std::process::exit(1);
+        }
+    });
+    ev.run();
+    Ok(())
+}
