@@ -176,7 +176,12 @@ impl ClientRequest {
             .flat_map(|(_, value)| value.split(','))
             .map(|s| s.trim_matches([' ', '\t']));
         let mut list: Vec<String> = Vec::new();
-        for name in self.subprotocols.iter().map(String::as_str).chain(from_headers) {
+        for name in self
+            .subprotocols
+            .iter()
+            .map(String::as_str)
+            .chain(from_headers)
+        {
             if is_valid_subprotocol_name(name) && !list.iter().any(|p| p == name) {
                 list.push(name.to_owned());
             }
@@ -494,16 +499,12 @@ pub fn parse_response(
     if minor != 1 {
         return Err(upgrade_error(HandshakeErrorKind::BadStatus));
     }
-    if !has_token(values("Upgrade"), "websocket") || !has_token(values("Connection"), "upgrade")
-    {
+    if !has_token(values("Upgrade"), "websocket") || !has_token(values("Connection"), "upgrade") {
         return Err(upgrade_error(HandshakeErrorKind::BadUpgrade));
     }
     let expected = accept_key(req.key.as_bytes());
     match accepts.as_slice() {
-        [] => return Err(upgrade_error(HandshakeErrorKind::BadAccept)),
-        [accept] if accept.is_empty() => {
-            return Err(upgrade_error(HandshakeErrorKind::BadAccept));
-        }
+        [] | [[]] => return Err(upgrade_error(HandshakeErrorKind::BadAccept)),
         [accept] if *accept == expected.as_bytes() => {}
         [accept] => {
             return Err(HandshakeError::new(
@@ -719,11 +720,18 @@ mod tests {
 
     #[test]
     fn from_url_refuses_other_schemes() {
-        for (url, scheme) in [("http://h/", "http"), ("ftp://h/", "ftp"), ("mailto:a@b", "mailto")] {
+        for (url, scheme) in [
+            ("http://h/", "http"),
+            ("ftp://h/", "ftp"),
+            ("mailto:a@b", "mailto"),
+        ] {
             let err =
                 ClientRequest::from_url(&url::Url::parse(url).unwrap(), KEY.into()).unwrap_err();
             assert_eq!(err.kind, HandshakeErrorKind::InvalidField);
-            assert_eq!(err.message, format!("Unsupported WebSocket scheme: {scheme}"));
+            assert_eq!(
+                err.message,
+                format!("Unsupported WebSocket scheme: {scheme}")
+            );
         }
     }
 
@@ -910,7 +918,10 @@ mod tests {
         assert_eq!(resp.headers.len(), 3);
         assert_eq!(
             resp.headers[2],
-            ("Sec-WebSocket-Accept".to_string(), ACCEPT.as_bytes().to_vec())
+            (
+                "Sec-WebSocket-Accept".to_string(),
+                ACCEPT.as_bytes().to_vec()
+            )
         );
     }
 
@@ -943,7 +954,9 @@ mod tests {
         let head = answer("");
         let mut buf = head.clone().into_bytes();
         buf.extend_from_slice(b"\x81\x02hi\x89\x00");
-        let resp = parse_response(&buf, &req, MAX_HEADER_BLOCK).unwrap().unwrap();
+        let resp = parse_response(&buf, &req, MAX_HEADER_BLOCK)
+            .unwrap()
+            .unwrap();
         assert_eq!(resp.head_len, head.len());
         assert_eq!(&buf[resp.head_len..], b"\x81\x02hi\x89\x00");
     }
@@ -955,7 +968,9 @@ mod tests {
         let head = answer("Sec-WebSocket-Protocol: chat\r\n");
         let mut buf = head.clone().into_bytes();
         buf.extend_from_slice(b"\x81\x00");
-        let whole = parse_response(&buf, &req, MAX_HEADER_BLOCK).unwrap().unwrap();
+        let whole = parse_response(&buf, &req, MAX_HEADER_BLOCK)
+            .unwrap()
+            .unwrap();
         for n in 0..buf.len() {
             let partial = parse_response(&buf[..n], &req, MAX_HEADER_BLOCK);
             if n < head.len() {
@@ -985,7 +1000,10 @@ mod tests {
         assert_eq!(err.kind, HandshakeErrorKind::BadStatus);
         assert_eq!(err.message, "Unhandled http status code: 403 (Forbidden).");
         let err = parse_error("HTTP/1.1 403 Access Forbidden\r\n\r\n", &req);
-        assert_eq!(err.message, "Unhandled http status code: 403 (Access Forbidden).");
+        assert_eq!(
+            err.message,
+            "Unhandled http status code: 403 (Access Forbidden)."
+        );
         let err = parse_error("HTTP/1.1 200 OK\r\nUpgrade: websocket\r\n\r\n", &req);
         assert_eq!(err.message, "Unhandled http status code: 200 (OK).");
     }
@@ -1023,7 +1041,10 @@ mod tests {
         ] {
             let err = parse_error(text, &req);
             assert_eq!(err.kind, HandshakeErrorKind::BadStatus);
-            assert_eq!(err.message, "Unhandled http status code: 400 (Bad Request).");
+            assert_eq!(
+                err.message,
+                "Unhandled http status code: 400 (Bad Request)."
+            );
         }
     }
 
@@ -1068,14 +1089,20 @@ mod tests {
     #[test]
     fn missing_or_wrong_connection_is_bad_upgrade() {
         let req = request("ws://h/");
-        let err = parse_error(&answer("").replace("Connection: Upgrade", "Connection: close"), &req);
+        let err = parse_error(
+            &answer("").replace("Connection: Upgrade", "Connection: close"),
+            &req,
+        );
         assert_eq!(err.kind, HandshakeErrorKind::BadUpgrade);
         assert_eq!(
             err.message,
             "Invalid parameter encountered during protocol upgrade: Accept-key size: 28, \
              version: 1.1, upgrade: websocket, connection: close"
         );
-        let err = parse_error(&answer("").replace("Connection: Upgrade", "X: Upgrade"), &req);
+        let err = parse_error(
+            &answer("").replace("Connection: Upgrade", "X: Upgrade"),
+            &req,
+        );
         assert_eq!(err.kind, HandshakeErrorKind::BadUpgrade);
     }
 
@@ -1122,7 +1149,10 @@ mod tests {
     #[test]
     fn two_accept_headers_are_bad_accept() {
         let req = request("ws://h/");
-        let err = parse_error(&answer(&format!("Sec-WebSocket-Accept: {ACCEPT}\r\n")), &req);
+        let err = parse_error(
+            &answer(&format!("Sec-WebSocket-Accept: {ACCEPT}\r\n")),
+            &req,
+        );
         assert_eq!(err.kind, HandshakeErrorKind::BadAccept);
         assert_eq!(
             err.message,
@@ -1195,15 +1225,21 @@ mod tests {
             err.message,
             "WebSocket server has chosen extension permessage-deflate which has not been requested"
         );
-        assert!(parse(&answer("Sec-WebSocket-Extensions: \r\n"), &req)
-            .unwrap()
-            .is_some());
+        assert!(
+            parse(&answer("Sec-WebSocket-Extensions: \r\n"), &req)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]
     fn unparsable_status_line_is_malformed() {
         let req = request("ws://h/");
-        for text in ["HTTP/1.1 abc OK\r\n\r\n", "garbage\r\n\r\n", "HTTP/1.1 1010 X\r\n\r\n"] {
+        for text in [
+            "HTTP/1.1 abc OK\r\n\r\n",
+            "garbage\r\n\r\n",
+            "HTTP/1.1 1010 X\r\n\r\n",
+        ] {
             let err = parse_error(text, &req);
             assert_eq!(err.kind, HandshakeErrorKind::Malformed, "{text:?}");
             assert_eq!(err.message, "Read handshake request status failed");
@@ -1213,7 +1249,12 @@ mod tests {
     #[test]
     fn unparsable_header_line_is_malformed() {
         let req = request("ws://h/");
-        for extra in ["NoColon\r\n", "Bad Name: x\r\n", " folded\r\n", "X: a\x01b\r\n"] {
+        for extra in [
+            "NoColon\r\n",
+            "Bad Name: x\r\n",
+            " folded\r\n",
+            "X: a\x01b\r\n",
+        ] {
             let err = parse_error(&answer(extra), &req);
             assert_eq!(err.kind, HandshakeErrorKind::Malformed, "{extra:?}");
             assert_eq!(err.message, "Parsing handshake request header failed");
@@ -1234,7 +1275,11 @@ mod tests {
     fn too_large_head_is_refused() {
         let req = request("ws://h/");
         let text = answer(&format!("X: {}\r\n", "y".repeat(200)));
-        assert!(parse_response(text.as_bytes(), &req, text.len()).unwrap().is_some());
+        assert!(
+            parse_response(text.as_bytes(), &req, text.len())
+                .unwrap()
+                .is_some()
+        );
         let err = parse_response(text.as_bytes(), &req, text.len() - 1).unwrap_err();
         assert_eq!(err.kind, HandshakeErrorKind::TooLarge);
         assert_eq!(err.message, "Header is too large");
@@ -1264,8 +1309,8 @@ mod tests {
     fn mutated_responses_never_panic() {
         let mut req = request("ws://h/");
         req.subprotocols = vec!["chat".into()];
-        let base = answer("Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Version: 13\r\n")
-            .into_bytes();
+        let base =
+            answer("Sec-WebSocket-Protocol: chat\r\nSec-WebSocket-Version: 13\r\n").into_bytes();
         let alphabet = b"\r\n :,\x00\xff\x80aZ1/\t";
         let mut state = 42;
         for _ in 0..20_000 {

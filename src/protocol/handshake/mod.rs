@@ -384,7 +384,10 @@ mod tests {
         );
         let buf = vec![b'x'; MAX_HEADER_BLOCK + 1];
         assert!(find_head_end(&buf, MAX_HEADER_BLOCK).is_err());
-        assert_eq!(find_head_end(&buf[..MAX_HEADER_BLOCK], MAX_HEADER_BLOCK), Ok(None));
+        assert_eq!(
+            find_head_end(&buf[..MAX_HEADER_BLOCK], MAX_HEADER_BLOCK),
+            Ok(None)
+        );
     }
 
     #[test]
@@ -441,7 +444,16 @@ mod tests {
     #[test]
     fn tokens_exclude_separators_controls_and_non_ascii() {
         assert!(is_token(b"chat.v2-x_y~!#$%&'*+^`|"));
-        for bad in [&b""[..], b"a b", b"a,b", b"a/b", b"a\tb", b"\x7f", b"\xc3\xa9", b"{x}"] {
+        for bad in [
+            &b""[..],
+            b"a b",
+            b"a,b",
+            b"a/b",
+            b"a\tb",
+            b"\x7f",
+            b"\xc3\xa9",
+            b"{x}",
+        ] {
             assert!(!is_token(bad), "{bad:?}");
         }
     }

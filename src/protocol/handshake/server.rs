@@ -192,10 +192,7 @@ pub fn parse_request(buf: &[u8], max_head: usize) -> Result<Option<ServerRequest
         ([], None) => return Err(bad_request("Missing Host header.")),
         ([host], authority) => {
             if !is_valid_authority(host) {
-                return Err(bad_request(format!(
-                    "Invalid Host header {}.",
-                    shown(host)
-                )));
+                return Err(bad_request(format!("Invalid Host header {}.", shown(host))));
             }
             authority.map_or(*host, str::as_bytes)
         }
@@ -588,4 +585,663 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::handshake::MAX_HEADER_BLOCK;
+    use std::time::Duration;
+
+    const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+    const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+    /// A valid request with `extra` header lines added before the blank line.
+    fn request(extra: &str) -> String {
+        format!(
+            "GET /chat?x=1 HTTP/1.1\r\nHost: example.com:8080\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\
+             {extra}\r\n"
+        )
+    }
+
+    /// [`request`] with the header line starting with `name` removed.
+    fn request_without(name: &str) -> String {
+        request("")
+            .split_inclusive("\r\n")
+            .filter(|line| !line.starts_with(name))
+            .collect()
+    }
+
+    fn parse(text: &str) -> Result<Option<ServerRequest>, Rejection> {
+        parse_request(text.as_bytes(), MAX_HEADER_BLOCK)
+    }
+
+    fn rejected(text: &str) -> Rejection {
+        parse(text).unwrap_err()
+    }
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(secs)
+    }
+
+    const BAD_REQUEST: &[u8] =
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+    const UPGRADE_REQUIRED: &[u8] = b"HTTP/1.1 426 Upgrade Required\r\n\
+        Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+
+    fn assert_bad_request(text: &str, message: &str) {
+        let r = rejected(text);
+        assert_eq!(r.status, 400, "{text:?}");
+        assert_eq!(r.response, BAD_REQUEST, "{text:?}");
+        assert_eq!(r.message, message, "{text:?}");
+    }
+
+    #[test]
+    fn valid_request_is_parsed() {
+        let text = request(
+            "Origin: http://example.com\r\nSec-WebSocket-Protocol: superchat, chat\r\n\
+             X-Custom: v\r\nsec-websocket-protocol:  extra ,, chat2\r\n\
+             Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits, x-y; a=\"1,2\"\r\n",
+        );
+        let req = parse(&text).unwrap().unwrap();
+        assert_eq!(req.target, "/chat?x=1");
+        assert_eq!(req.host, "example.com:8080");
+        assert_eq!(req.key, KEY);
+        assert_eq!(req.origin.as_deref(), Some("http://example.com"));
+        assert_eq!(req.subprotocols, ["superchat", "chat", "extra", "chat2"]);
+        assert_eq!(
+            req.extensions,
+            [
+                "permessage-deflate; client_max_window_bits",
+                "x-y; a=\"1,2\""
+            ]
+        );
+        assert_eq!(req.headers.len(), 10);
+        assert_eq!(
+            req.headers[0],
+            ("Host".to_string(), "example.com:8080".to_string())
+        );
+        assert_eq!(req.headers[7], ("X-Custom".to_string(), "v".to_string()));
+        assert_eq!(req.headers[8].0, "sec-websocket-protocol");
+        assert_eq!(req.head_len, text.len());
+    }
+
+    #[test]
+    fn lower_case_names_token_lists_and_version_lists_are_accepted() {
+        let text = format!(
+            "GET / HTTP/1.1\r\nhost: h\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n\
+             sec-websocket-key:{KEY}\r\nsec-websocket-version: 8, 13\r\n\r\n"
+        );
+        let req = parse(&text).unwrap().unwrap();
+        assert_eq!(req.host, "h");
+        assert_eq!(req.origin, None);
+        assert!(req.subprotocols.is_empty());
+        assert!(req.extensions.is_empty());
+    }
+
+    #[test]
+    fn absolute_target_without_host_takes_its_authority() {
+        let text = request_without("Host").replace("/chat?x=1", "ws://example.com:9000/chat");
+        let req = parse(&text).unwrap().unwrap();
+        assert_eq!(req.target, "ws://example.com:9000/chat");
+        assert_eq!(req.host, "example.com:9000");
+        // With a Host header too, the target's authority wins (RFC 7230 §5.4).
+        let text = request("").replace("/chat?x=1", "http://[::1]:1?q");
+        assert_eq!(parse(&text).unwrap().unwrap().host, "[::1]:1");
+    }
+
+    #[test]
+    fn frames_after_the_head_are_not_consumed() {
+        let text = request("");
+        let mut buf = text.clone().into_bytes();
+        buf.extend_from_slice(b"\x81\x82abcd\x00\x00");
+        let req = parse_request(&buf, MAX_HEADER_BLOCK).unwrap().unwrap();
+        assert_eq!(req.head_len, text.len());
+        assert_eq!(&buf[req.head_len..], b"\x81\x82abcd\x00\x00");
+    }
+
+    #[test]
+    fn request_split_at_every_byte_is_incomplete_until_the_blank_line() {
+        let text = request("Sec-WebSocket-Protocol: chat\r\n");
+        let mut buf = text.clone().into_bytes();
+        buf.push(0x81);
+        let whole = parse_request(&buf, MAX_HEADER_BLOCK).unwrap().unwrap();
+        for n in 0..buf.len() {
+            let partial = parse_request(&buf[..n], MAX_HEADER_BLOCK);
+            if n < text.len() {
+                assert_eq!(partial, Ok(None), "at {n}");
+            } else {
+                assert_eq!(partial, Ok(Some(whole.clone())), "at {n}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_request_response_bytes_are_exact() {
+        let r = rejected(&request_without("Sec-WebSocket-Key"));
+        assert_eq!(r.status, 400);
+        assert_eq!(
+            r.response,
+            b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(r.message, "Missing Sec-WebSocket-Key header.");
+    }
+
+    #[test]
+    fn missing_version_is_426_with_version_header() {
+        let r = rejected(&request_without("Sec-WebSocket-Version"));
+        assert_eq!(r.status, 426);
+        assert_eq!(r.response, UPGRADE_REQUIRED);
+        assert_eq!(r.message, "Missing Sec-WebSocket-Version header.");
+        let r = rejected(&request("").replace("Version: 13", "Version: "));
+        assert_eq!(r.status, 426);
+    }
+
+    #[test]
+    fn unsupported_version_is_426_with_version_header() {
+        for (version, shown) in [("8", "8"), ("7,8", "7, 8"), ("130", "130"), ("013", "013")] {
+            let r = rejected(&request("").replace("Version: 13", &format!("Version: {version}")));
+            assert_eq!(r.status, 426, "{version}");
+            assert_eq!(r.response, UPGRADE_REQUIRED);
+            assert_eq!(
+                r.message,
+                format!("Unsupported WebSocket version {shown} (13 required).")
+            );
+        }
+    }
+
+    #[test]
+    fn non_numeric_version_is_400_with_version_header() {
+        for version in ["abc", "13, x", "1.3"] {
+            let r = rejected(&request("").replace("Version: 13", &format!("Version: {version}")));
+            assert_eq!(r.status, 400, "{version}");
+            assert_eq!(
+                r.response,
+                b"HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            assert!(
+                r.message
+                    .starts_with("Invalid Sec-WebSocket-Version header")
+            );
+        }
+    }
+
+    #[test]
+    fn version_list_holding_13_is_accepted() {
+        let text = request("Sec-WebSocket-Version: 8\r\n").replace("Version: 13", "Version: 7, 13");
+        assert!(parse(&text).unwrap().is_some());
+    }
+
+    #[test]
+    fn method_other_than_get_is_400() {
+        assert_bad_request(
+            &request("").replacen("GET", "POST", 1),
+            "Invalid request method POST (GET required).",
+        );
+        assert_bad_request(
+            &request("").replacen("GET", "get", 1),
+            "Invalid request method get (GET required).",
+        );
+    }
+
+    #[test]
+    fn http_1_0_is_400() {
+        assert_bad_request(
+            &request("").replace("HTTP/1.1", "HTTP/1.0"),
+            "Unsupported HTTP version 1.0 (HTTP/1.1 required).",
+        );
+    }
+
+    #[test]
+    fn unknown_http_version_is_400() {
+        for version in ["HTTP/2.0", "HTTP/1.2", "HTTP/a.1", "FTP/1.1"] {
+            let r = rejected(&request("").replace("HTTP/1.1", version));
+            assert_eq!(r.status, 400);
+            assert_eq!(r.message, "Malformed HTTP request: invalid HTTP version.");
+        }
+    }
+
+    #[test]
+    fn missing_or_empty_host_is_400() {
+        assert_bad_request(&request_without("Host"), "Missing Host header.");
+        assert_bad_request(
+            &request("").replace("Host: example.com:8080", "Host: "),
+            "Invalid Host header .",
+        );
+    }
+
+    #[test]
+    fn invalid_host_is_400() {
+        for host in [
+            "abc:def@foo.com",
+            "@foo.com",
+            "foo.com/",
+            "56:56:56]",
+            "[::1",
+            "[::1]x",
+            "h:8a",
+            ":80",
+            "a b",
+            "[]",
+            "h:123456",
+        ] {
+            let r = rejected(&request("").replace("example.com:8080", host));
+            assert_eq!(r.status, 400, "{host}");
+            assert!(
+                r.message.starts_with("Invalid Host header"),
+                "{host}: {}",
+                r.message
+            );
+        }
+    }
+
+    #[test]
+    fn valid_hosts_are_accepted() {
+        for host in [
+            "localhost:1234",
+            "127.0.0.1",
+            "[::1]",
+            "[::1]:80",
+            "[v7.1234]",
+            "h:",
+        ] {
+            let req = parse(&request("").replace("example.com:8080", host)).unwrap();
+            assert_eq!(req.unwrap().host, host);
+        }
+    }
+
+    #[test]
+    fn two_host_headers_are_400() {
+        assert_bad_request(&request("Host: other\r\n"), "More than one Host header.");
+    }
+
+    #[test]
+    fn invalid_request_target_is_400() {
+        for target in ["*", "chat", "ftp://h/", "ws:///x", "ws://u@h/"] {
+            let r = rejected(&request("").replace("/chat?x=1", target));
+            assert_eq!(r.status, 400, "{target}");
+            assert_eq!(r.message, format!("Invalid request target {target}."));
+        }
+    }
+
+    #[test]
+    fn missing_or_wrong_upgrade_is_400() {
+        let message = "Missing or invalid Upgrade header (websocket required).";
+        assert_bad_request(&request_without("Upgrade"), message);
+        assert_bad_request(&request("").replace(": websocket", ": wabsocket"), message);
+        assert_bad_request(
+            &request("").replace(": websocket", ": websocket/13"),
+            message,
+        );
+    }
+
+    #[test]
+    fn missing_or_wrong_connection_is_400() {
+        let message = "Missing or invalid Connection header (upgrade required).";
+        assert_bad_request(&request_without("Connection"), message);
+        assert_bad_request(
+            &request("").replace("Connection: Upgrade", "Connection: close"),
+            message,
+        );
+    }
+
+    #[test]
+    fn missing_key_is_400() {
+        assert_bad_request(
+            &request_without("Sec-WebSocket-Key"),
+            "Missing Sec-WebSocket-Key header.",
+        );
+    }
+
+    #[test]
+    fn key_that_is_not_16_bytes_of_base64_is_400() {
+        for key in [
+            "abc",                          // Qt accepts this one
+            "AVDFBDDFF",                    // and this one (tst_handshakerequest)
+            "AAAAAAAAAAAAAAAAAAAA",         // 15 bytes
+            "AAAAAAAAAAAAAAAAAAAAAAA=",     // 17 bytes
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAA", // 21 bytes
+            "AAAAAAAAAAAAAAAAAAAAA!==",     // not base64
+            "AAAAAAAAAAAAAAAAAAAAAB==",     // non-canonical last bits
+            "AAAAAAAAAAAAAAAAAAAAAA",       // no padding
+        ] {
+            let r = rejected(&request("").replace(KEY, key));
+            assert_eq!(r.status, 400, "{key}");
+            assert_eq!(r.response, BAD_REQUEST);
+            assert_eq!(
+                r.message,
+                format!("Invalid Sec-WebSocket-Key header {key} (base64 of 16 bytes required).")
+            );
+        }
+        let req = parse(&request("").replace(KEY, "AAAAAAAAAAAAAAAAAAAAAA==")).unwrap();
+        assert!(req.is_some());
+    }
+
+    #[test]
+    fn two_keys_are_400() {
+        assert_bad_request(
+            &request(&format!("Sec-WebSocket-Key: {KEY}\r\n")),
+            "More than one Sec-WebSocket-Key header.",
+        );
+    }
+
+    #[test]
+    fn garbage_is_400() {
+        for text in [
+            "\x00\x00\x00\r\n\r\n",
+            "GET\r\n\r\n",
+            "GET / HTTP/1.1\r\nNoColon\r\n\r\n",
+        ] {
+            let r = rejected(text);
+            assert_eq!(r.status, 400, "{text:?}");
+            assert_eq!(r.response, BAD_REQUEST);
+            assert!(
+                r.message.starts_with("Malformed HTTP request"),
+                "{}",
+                r.message
+            );
+        }
+    }
+
+    #[test]
+    fn too_large_head_is_400() {
+        let text = request(&format!("X: {}\r\n", "y".repeat(300)));
+        assert!(
+            parse_request(text.as_bytes(), text.len())
+                .unwrap()
+                .is_some()
+        );
+        let r = parse_request(text.as_bytes(), text.len() - 1).unwrap_err();
+        assert_eq!(r.status, 400);
+        assert_eq!(r.response, BAD_REQUEST);
+        assert_eq!(r.message, "Header is too large.");
+        let endless = vec![b'a'; MAX_HEADER_BLOCK + 1];
+        assert_eq!(
+            parse_request(&endless, MAX_HEADER_BLOCK)
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            parse_request(&endless[..MAX_HEADER_BLOCK], MAX_HEADER_BLOCK),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn more_than_100_header_lines_are_400() {
+        let ok = request(&"X: y\r\n".repeat(MAX_HEADERS - 5));
+        assert!(parse(&ok).unwrap().is_some());
+        assert_bad_request(
+            &request(&"X: y\r\n".repeat(MAX_HEADERS - 4)),
+            "Too many header lines (at most 100).",
+        );
+    }
+
+    #[test]
+    fn choose_subprotocol_prefers_the_client_order() {
+        // Qt's tst_protocols: client "superchat, chat", server [chat, superchat].
+        let req = parse(&request("Sec-WebSocket-Protocol: superchat, chat\r\n"))
+            .unwrap()
+            .unwrap();
+        let supported = ["chat".to_string(), "superchat".to_string()];
+        assert_eq!(
+            choose_subprotocol(&req.subprotocols, &supported),
+            Some("superchat")
+        );
+    }
+
+    #[test]
+    fn choose_subprotocol_is_case_sensitive_and_may_find_none() {
+        let requested = ["Chat".to_string()];
+        assert_eq!(choose_subprotocol(&requested, &["chat".to_string()]), None);
+        assert_eq!(choose_subprotocol(&[], &["chat".to_string()]), None);
+        assert_eq!(choose_subprotocol(&requested, &[]), None);
+    }
+
+    #[test]
+    fn accept_response_bytes_are_exact() {
+        let req = parse(&request(
+            "Origin: http://example.com\r\nSec-WebSocket-Protocol: superchat, chat\r\n",
+        ))
+        .unwrap()
+        .unwrap();
+        let answer = accept_response(&req, Some("chat"), "Echo Server", at(784_111_777)).unwrap();
+        assert_eq!(
+            String::from_utf8(answer).unwrap(),
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\n\
+                 Upgrade: websocket\r\n\
+                 Connection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {ACCEPT}\r\n\
+                 Sec-WebSocket-Protocol: chat\r\n\
+                 Server: Echo Server\r\n\
+                 Access-Control-Allow-Credentials: false\r\n\
+                 Access-Control-Allow-Methods: GET\r\n\
+                 Access-Control-Allow-Headers: content-type\r\n\
+                 Access-Control-Allow-Origin: http://example.com\r\n\
+                 Date: Sun, 06 Nov 1994 08:49:37 GMT\r\n\
+                 \r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn accept_response_without_origin_protocol_or_name() {
+        let req = parse(&request("")).unwrap().unwrap();
+        let answer = accept_response(&req, None, "", at(0)).unwrap();
+        assert_eq!(
+            String::from_utf8(answer).unwrap(),
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {ACCEPT}\r\nAccess-Control-Allow-Credentials: false\r\n\
+                 Access-Control-Allow-Methods: GET\r\nAccess-Control-Allow-Headers: content-type\r\n\
+                 Access-Control-Allow-Origin: *\r\nDate: Thu, 01 Jan 1970 00:00:00 GMT\r\n\r\n"
+            )
+        );
+    }
+
+    #[test]
+    fn accept_response_is_what_the_client_accepts() {
+        use crate::protocol::handshake::client::{ClientRequest, parse_response};
+        let url = url::Url::parse("ws://example.com:8080/chat?x=1").unwrap();
+        let mut client = ClientRequest::from_url(&url, KEY.into()).unwrap();
+        client.subprotocols = vec!["superchat".into(), "chat".into()];
+        let mut wire = Vec::new();
+        client.encode(&mut wire).unwrap();
+        let req = parse_request(&wire, MAX_HEADER_BLOCK).unwrap().unwrap();
+        assert_eq!(req.target, "/chat?x=1");
+        let chosen = choose_subprotocol(&req.subprotocols, &["chat".to_string()]);
+        let answer = accept_response(&req, chosen, "s", at(1)).unwrap();
+        let resp = parse_response(&answer, &client, MAX_HEADER_BLOCK)
+            .unwrap()
+            .unwrap();
+        assert_eq!(resp.subprotocol.as_deref(), Some("chat"));
+    }
+
+    #[test]
+    fn newline_in_server_name_is_refused() {
+        let req = parse(&request("")).unwrap().unwrap();
+        for name in ["a\r\nX: 1", "a\n", "\r"] {
+            let err = accept_response(&req, None, name, at(0)).unwrap_err();
+            assert_eq!(err.kind, HandshakeErrorKind::InvalidField);
+            assert_eq!(
+                err.message,
+                "One of the headers contains a newline. Possible attack detected."
+            );
+        }
+        let mut forged = req.clone();
+        forged.origin = Some("o\r\nX: 1".into());
+        assert!(accept_response(&forged, None, "", at(0)).is_err());
+    }
+
+    #[test]
+    fn unrequested_or_invalid_subprotocol_is_refused() {
+        let req = parse(&request("Sec-WebSocket-Protocol: chat\r\n"))
+            .unwrap()
+            .unwrap();
+        for p in ["superchat", "Chat", "", "a\r\nb"] {
+            let err = accept_response(&req, Some(p), "", at(0)).unwrap_err();
+            assert_eq!(err.kind, HandshakeErrorKind::InvalidField, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn error_response_reason_phrases() {
+        for (status, line) in [
+            (400, "HTTP/1.1 400 Bad Request\r\n"),
+            (403, "HTTP/1.1 403 Forbidden\r\n"),
+            (426, "HTTP/1.1 426 Upgrade Required\r\n"),
+            (503, "HTTP/1.1 503 Service Unavailable\r\n"),
+            (500, "HTTP/1.1 500 Error\r\n"),
+        ] {
+            let bytes = error_response(status, &[]);
+            assert_eq!(
+                bytes,
+                format!("{line}Content-Length: 0\r\nConnection: close\r\n\r\n").as_bytes()
+            );
+        }
+    }
+
+    #[test]
+    fn error_response_keeps_extra_headers_in_order_and_drops_newlines() {
+        let bytes = error_response(
+            503,
+            &[
+                ("Retry-After", "5"),
+                ("X-Bad", "a\r\nb"),
+                ("X\n", "v"),
+                ("X-Ok", "1"),
+            ],
+        );
+        assert_eq!(
+            bytes,
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 5\r\nX-Ok: 1\r\n\
+              Content-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn http_date_of_known_instants() {
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(at(784_111_777)), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(
+            http_date(at(1_709_210_096)),
+            "Thu, 29 Feb 2024 12:34:56 GMT"
+        );
+        assert_eq!(http_date(at(951_782_400)), "Tue, 29 Feb 2000 00:00:00 GMT");
+        assert_eq!(
+            http_date(at(4_107_628_799)),
+            "Mon, 01 Mar 2100 23:59:59 GMT"
+        );
+        assert_eq!(
+            http_date(at(2_147_483_648)),
+            "Tue, 19 Jan 2038 03:14:08 GMT"
+        );
+    }
+
+    #[test]
+    fn http_date_drops_sub_seconds_and_handles_times_before_1970() {
+        assert_eq!(
+            http_date(at(784_111_777) + Duration::from_millis(999)),
+            "Sun, 06 Nov 1994 08:49:37 GMT"
+        );
+        assert_eq!(
+            http_date(UNIX_EPOCH - Duration::from_secs(1)),
+            "Wed, 31 Dec 1969 23:59:59 GMT"
+        );
+        assert_eq!(
+            http_date(UNIX_EPOCH - Duration::from_millis(500)),
+            "Wed, 31 Dec 1969 23:59:59 GMT"
+        );
+        assert_eq!(
+            http_date(UNIX_EPOCH - Duration::from_secs(2_208_988_800)),
+            "Mon, 01 Jan 1900 00:00:00 GMT"
+        );
+    }
+
+    #[test]
+    fn http_date_matches_a_day_by_day_count_for_400_years() {
+        // Walk day by day from 1970 and compare with an independent count.
+        let (mut year, mut month, mut day, mut weekday) = (1970_i64, 1_i64, 1_i64, 4_usize);
+        let names = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+        let months = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        for n in 0..146_097_u64 {
+            let expected = format!(
+                "{}, {day:02} {} {year} 00:00:00 GMT",
+                names[weekday],
+                months[(month - 1) as usize]
+            );
+            assert_eq!(http_date(at(n * 86_400)), expected);
+            let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+            let len = match month {
+                2 if leap => 29,
+                2 => 28,
+                4 | 6 | 9 | 11 => 30,
+                _ => 31,
+            };
+            weekday = (weekday + 1) % 7;
+            day += 1;
+            if day > len {
+                day = 1;
+                month += 1;
+                if month > 12 {
+                    month = 1;
+                    year += 1;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn extension_lists_split_outside_quotes_only() {
+        assert_eq!(
+            split_extension_list(b"a; x=\"1,\\\"2\", b ,, c"),
+            [&b"a; x=\"1,\\\"2\""[..], b"b", b"c"]
+        );
+        assert!(split_extension_list(b" , ").is_empty());
+    }
+
+    fn next(state: &mut u64) -> u64 {
+        *state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        *state >> 33
+    }
+
+    #[test]
+    fn mutated_requests_never_panic() {
+        let base = request(
+            "Sec-WebSocket-Protocol: a, b\r\nSec-WebSocket-Extensions: x; y=\"1\"\r\n\
+             Origin: http://o\r\n",
+        )
+        .into_bytes();
+        let alphabet = b"\r\n :,;\"\\[]@\x00\xff\x80aZ1/\t";
+        let mut state = 7;
+        for _ in 0..20_000 {
+            let mut buf = base.clone();
+            for _ in 0..(next(&mut state) % 6 + 1) {
+                let pos = (next(&mut state) as usize) % (buf.len() + 1);
+                let byte = alphabet[(next(&mut state) as usize) % alphabet.len()];
+                match next(&mut state) % 3 {
+                    0 if pos < buf.len() => buf[pos] = byte,
+                    1 => buf.insert(pos, byte),
+                    _ if pos < buf.len() => {
+                        buf.remove(pos);
+                    }
+                    _ => {}
+                }
+            }
+            for max in [64, MAX_HEADER_BLOCK] {
+                if let Ok(Some(req)) = parse_request(&buf, max) {
+                    assert!(req.head_len <= max);
+                    let _ = accept_response(&req, None, "", at(0));
+                }
+            }
+        }
+    }
 }
