@@ -17,7 +17,13 @@ const AGENT: &str = "qwebsocket";
 
 /// Opens `url` and calls `done` once the connection is over. Text and binary
 /// messages are echoed unless `on_text` takes the text.
-fn visit(ev: &EventLoop, url: &str, echo: bool, on_text: Option<Rc<dyn Fn(&str)>>, done: impl FnOnce(&WebSocket) + 'static) {
+fn visit(
+    ev: &EventLoop,
+    url: &str,
+    echo: bool,
+    on_text: Option<Rc<dyn Fn(&str)>>,
+    done: impl FnOnce(&WebSocket) + 'static,
+) {
     let ws = WebSocket::new(ev);
     ws.set_max_allowed_incoming_frame_size(64 << 20);
     ws.set_max_allowed_incoming_message_size(64 << 20);
@@ -81,16 +87,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let on_text: Rc<dyn Fn(&str)> = Rc::new(move |text: &str| c.set(text.trim().parse().ok()));
     let b = base.clone();
     let url = format!("{base}/getCaseCount");
-    visit(&ev, &url, false, Some(on_text), move |ws| match count.get() {
-        Some(total) => {
-            println!("{total} cases");
-            if let Some(ev) = ws.event_loop() {
-                run_case(&ev, b, 1, total);
+    visit(&ev, &url, false, Some(on_text), move |ws| {
+        match count.get() {
+            Some(total) => {
+                println!("{total} cases");
+                if let Some(ev) = ws.event_loop() {
+                    run_case(&ev, b, 1, total);
+                }
             }
-        }
-        None => {
-            eprintln!("no case count from {}: {}", b, ws.error_string());
-            std::process::exit(1);
+            None => {
+                eprintln!("no case count from {}: {}", b, ws.error_string());
+                std::process::exit(1);
+            }
         }
     });
     ev.run();

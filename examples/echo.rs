@@ -23,7 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("server: listening on {url}");
     server.new_connection().connect(|server| {
         while let Some(socket) = server.next_pending_connection() {
-            println!("server: new connection from {:?}", socket.peer_socket_addr());
+            println!(
+                "server: new connection from {:?}",
+                socket.peer_socket_addr()
+            );
             socket.text_message_received().connect(|ws, text| {
                 println!("server: echoing text {text:?}");
                 ws.send_text_message(text);
@@ -33,7 +36,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ws.send_binary_message(data);
             });
             socket.disconnected().connect(|ws| {
-                println!("server: client left with {} {:?}", ws.close_code(), ws.close_reason());
+                println!(
+                    "server: client left with {} {:?}",
+                    ws.close_code(),
+                    ws.close_reason()
+                );
             });
         }
     });
@@ -41,15 +48,24 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The client.
     let client = WebSocket::new(&ev);
     let echoes = Rc::new(Cell::new(0));
-    client.state_changed().connect(|_, state| println!("client: state {state:?}"));
+    client
+        .state_changed()
+        .connect(|_, state| println!("client: state {state:?}"));
     client.connected().connect(|ws| {
-        println!("client: connected to {}", ws.request_url().map(|u| u.to_string()).unwrap_or_default());
+        println!(
+            "client: connected to {}",
+            ws.request_url().map(|u| u.to_string()).unwrap_or_default()
+        );
         ws.send_text_message("Hello, qwebsocket");
         ws.send_binary_message(&[0xde, 0xad, 0xbe, 0xef]);
         ws.ping(b"are you there?");
     });
-    client.text_message_received().connect(|_, text| println!("client: text echo {text:?}"));
-    client.binary_message_received().connect(|_, data| println!("client: binary echo {data:x?}"));
+    client
+        .text_message_received()
+        .connect(|_, text| println!("client: text echo {text:?}"));
+    client
+        .binary_message_received()
+        .connect(|_, data| println!("client: binary echo {data:x?}"));
     let e = echoes.clone();
     client.pong().connect(move |ws, elapsed, payload| {
         println!(
@@ -58,7 +74,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             elapsed
         );
         e.set(e.get() + 1);
-        ws.close(CloseCode::Normal, "demo finished").expect("1000 may be sent");
+        ws.close(CloseCode::Normal, "demo finished")
+            .expect("1000 may be sent");
     });
     client.error_occurred().connect(|ws, error| {
         eprintln!("client: error {error:?}: {}", ws.error_string());
@@ -67,7 +84,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     });
     client.disconnected().connect(|ws| {
-        println!("client: disconnected, close code {} {:?}", ws.close_code(), ws.close_reason());
+        println!(
+            "client: disconnected, close code {} {:?}",
+            ws.close_code(),
+            ws.close_reason()
+        );
         if let Some(ev) = ws.event_loop() {
             ev.quit();
         }

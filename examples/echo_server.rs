@@ -20,15 +20,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         match arg.as_str() {
             "--port" => port = args.next().ok_or("--port needs a value")?.parse()?,
             "--host" => host = args.next().ok_or("--host needs a value")?.parse()?,
-            other => return Err(format!("unknown argument {other:?} (use --host H --port P)").into()),
+            other => {
+                return Err(format!("unknown argument {other:?} (use --host H --port P)").into());
+            }
         }
     }
     let ev = EventLoop::new()?;
     let server = WebSocketServer::new(&ev, "qwebsocket echo", SslMode::NonSecureMode);
     server.set_max_pending_connections(1024);
-    server
-        .listen(host, port)
-        .map_err(|e| format!("cannot listen on {host}:{port}: {e}: {}", server.error_string()))?;
+    server.listen(host, port).map_err(|e| {
+        format!(
+            "cannot listen on {host}:{port}: {e}: {}",
+            server.error_string()
+        )
+    })?;
     println!("LISTENING {}", server.server_port());
     std::io::stdout().flush()?;
     server.new_connection().connect(|server| {

@@ -83,7 +83,8 @@ fn client(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     let connected = Rc::new(Cell::new(false));
     let c = connected.clone();
     ws.connected().connect(move |_| c.set(true));
-    ws.error_occurred().connect(|ws, e| eprintln!("error {e:?}: {}", ws.error_string()));
+    ws.error_occurred()
+        .connect(|ws, e| eprintln!("error {e:?}: {}", ws.error_string()));
     ws.disconnected().connect(|ws| {
         if let Some(ev) = ws.event_loop() {
             ev.quit();
@@ -103,7 +104,12 @@ fn client(url: &str) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["server", "--port", p] => server(p.parse()?),
         ["server"] => server(0),
         ["client", url] => client(url),

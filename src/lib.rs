@@ -6,8 +6,8 @@
 pub mod error;
 pub mod event_loop;
 pub mod protocol;
-pub mod signal;
 mod server;
+pub mod signal;
 mod socket;
 pub mod testing;
 mod transport;
@@ -19,6 +19,6 @@ pub use error::SocketError;
 pub use protocol::CloseCode;
 pub use server::{SslMode, WebSocketServer};
 pub use websocket::{
-    CloseError, DEFAULT_OUTGOING_FRAME_SIZE, MAX_INCOMING_SIZE, MAX_OUTGOING_FRAME_SIZE, SocketState, WeakWebSocket,
-    WebSocket,
+    CloseError, DEFAULT_OUTGOING_FRAME_SIZE, MAX_INCOMING_SIZE, MAX_OUTGOING_FRAME_SIZE,
+    SocketState, WeakWebSocket, WebSocket,
 };

@@ -2,7 +2,9 @@
 
 use crate::SocketError;
 use crate::event_loop::{EventLoop, IoHandler, LoopInner};
-use crate::protocol::handshake::server::{Rejection, ServerRequest, choose_subprotocol, error_response};
+use crate::protocol::handshake::server::{
+    Rejection, ServerRequest, choose_subprotocol, error_response,
+};
 use crate::protocol::{CloseCode, Role, SessionConfig};
 use crate::signal::Signal;
 use crate::socket::Shared;
@@ -97,7 +99,10 @@ impl fmt::Debug for WebSocketServer {
         let st = self.shared.st.borrow();
         f.debug_struct("WebSocketServer")
             .field("name", &st.name)
-            .field("listening", &st.listener.as_ref().and_then(|l| l.local_addr().ok()))
+            .field(
+                "listening",
+                &st.listener.as_ref().and_then(|l| l.local_addr().ok()),
+            )
             .field("pending", &st.pending.len())
             .finish_non_exhaustive()
     }
@@ -153,7 +158,8 @@ impl WebSocketServer {
             }
             Err(e) => {
                 let kind = SocketError::from_io(&e);
-                self.shared.set_error(CloseCode::AbnormalDisconnection, listen_error_text(&e));
+                self.shared
+                    .set_error(CloseCode::AbnormalDisconnection, listen_error_text(&e));
                 Err(kind)
             }
         }
@@ -201,7 +207,12 @@ impl WebSocketServer {
     }
 
     fn local_addr(&self) -> Option<SocketAddr> {
-        self.shared.st.borrow().listener.as_ref().and_then(|l| l.local_addr().ok())
+        self.shared
+            .st
+            .borrow()
+            .listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// `ws://host:port` of the server, with an unspecified address replaced
@@ -271,7 +282,8 @@ impl WebSocketServer {
     /// The subprotocols this server speaks; the first of the client's list
     /// found here is chosen.
     pub fn set_supported_subprotocols(&self, protocols: &[&str]) {
-        self.shared.st.borrow_mut().supported_subprotocols = protocols.iter().map(|s| s.to_string()).collect();
+        self.shared.st.borrow_mut().supported_subprotocols =
+            protocols.iter().map(|s| s.to_string()).collect();
     }
 
     /// The subprotocols this server speaks.
@@ -364,7 +376,10 @@ impl ServerShared {
     }
 
     fn handle(&self) -> Option<WebSocketServer> {
-        self.self_weak.borrow().upgrade().map(WebSocketServer::from_shared)
+        self.self_weak
+            .borrow()
+            .upgrade()
+            .map(WebSocketServer::from_shared)
     }
 
     fn set_error(&self, code: CloseCode, message: String) {
@@ -395,12 +410,16 @@ impl ServerShared {
             let st = self.st.borrow();
             (
                 st.pending.len() >= st.max_pending,
-                choose_subprotocol(&req.subprotocols, &st.supported_subprotocols).map(str::to_owned),
+                choose_subprotocol(&req.subprotocols, &st.supported_subprotocols)
+                    .map(str::to_owned),
                 st.name.clone(),
             )
         };
         if full {
-            self.set_error(CloseCode::AbnormalDisconnection, "Too many pending connections.".into());
+            self.set_error(
+                CloseCode::AbnormalDisconnection,
+                "Too many pending connections.".into(),
+            );
             return Err(error_response(503, &[("Retry-After", "1")]));
         }
         Ok((subprotocol, name))
@@ -438,7 +457,9 @@ impl IoHandler for ServerShared {
                         (st.handshake_timeout, st.config.clone())
                     };
                     let shared = Shared::new(ev, Role::Server);
-                    if let Err(e) = shared.start_server(ev, stream, Rc::downgrade(&self), timeout, config) {
+                    if let Err(e) =
+                        shared.start_server(ev, stream, Rc::downgrade(&self), timeout, config)
+                    {
                         log::warn!("could not register an accepted connection: {e}");
                     }
                     // The socket reads its request when the loop reports it readable.

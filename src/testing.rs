@@ -20,8 +20,8 @@
 //! let got = Rc::new(RefCell::new(Vec::new()));
 //! let g = got.clone();
 //! ws.text_message_received().connect(move |_, text| g.borrow_mut().push(text.to_owned()));
-//! ws.open("ws://chat.example/room").unwrap();
 //! reactor.add_host("chat.example", "127.0.0.1".parse().unwrap());
+//! ws.open("ws://chat.example/room").unwrap();
 //! reactor.run_until_idle();
 //!
 //! let server = reactor.next_connection().expect("the socket connected");
@@ -120,7 +120,8 @@ impl FakeNet {
 
     fn ephemeral(&self) -> u16 {
         let p = self.next_port.get();
-        self.next_port.set(if p == u16::MAX { 40000 } else { p + 1 });
+        self.next_port
+            .set(if p == u16::MAX { 40000 } else { p + 1 });
         p
     }
 
@@ -131,7 +132,12 @@ impl FakeNet {
         }
     }
 
-    pub(crate) fn connect(self: &Rc<Self>, _ev: &EventLoop, addr: SocketAddr, token: mio::Token) -> FakeStream {
+    pub(crate) fn connect(
+        self: &Rc<Self>,
+        _ev: &EventLoop,
+        addr: SocketAddr,
+        token: mio::Token,
+    ) -> FakeStream {
         let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), self.ephemeral());
         let pipe = Rc::new(Pipe {
             bufs: Default::default(),
@@ -165,7 +171,11 @@ impl FakeNet {
         }
     }
 
-    pub(crate) fn listen(self: &Rc<Self>, addr: SocketAddr, token: mio::Token) -> io::Result<FakeListener> {
+    pub(crate) fn listen(
+        self: &Rc<Self>,
+        addr: SocketAddr,
+        token: mio::Token,
+    ) -> io::Result<FakeListener> {
         let addr = if addr.port() == 0 {
             SocketAddr::new(addr.ip(), self.ephemeral())
         } else {
@@ -173,7 +183,10 @@ impl FakeNet {
         };
         let mut listeners = self.listeners.borrow_mut();
         if listeners.get(&addr).is_some_and(|l| !l.closed.get()) {
-            return Err(io::Error::new(io::ErrorKind::AddrInUse, "The bound address is already in use"));
+            return Err(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "The bound address is already in use",
+            ));
         }
         let state = Rc::new(ListenerState {
             addr,
@@ -293,7 +306,8 @@ impl FakeStream {
     }
 
     pub(crate) fn take_error(&self) -> io::Result<Option<io::Error>> {
-        if self.pipe.state.get() == ConnState::Refused && !self.pipe.refused_reported.replace(true) {
+        if self.pipe.state.get() == ConnState::Refused && !self.pipe.refused_reported.replace(true)
+        {
             return Ok(Some(io::ErrorKind::ConnectionRefused.into()));
         }
         Ok(None)
@@ -338,7 +352,9 @@ pub struct FakeReactor {
 
 impl fmt::Debug for FakeReactor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("FakeReactor").field("now", &self.ev.now()).finish_non_exhaustive()
+        f.debug_struct("FakeReactor")
+            .field("now", &self.ev.now())
+            .finish_non_exhaustive()
     }
 }
 
@@ -461,7 +477,10 @@ impl FakeReactor {
             .get(&addr)
             .cloned()
             .ok_or(io::Error::from(io::ErrorKind::ConnectionRefused))?;
-        let local = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), self.net.ephemeral());
+        let local = SocketAddr::new(
+            IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)),
+            self.net.ephemeral(),
+        );
         let pipe = Rc::new(Pipe {
             bufs: Default::default(),
             tokens: Default::default(),
@@ -608,7 +627,9 @@ impl Peer {
 
     /// Writes raw bytes to the library.
     pub fn write(&self, bytes: &[u8]) {
-        self.end.pipe.bufs[self.end.other()].borrow_mut().extend(bytes);
+        self.end.pipe.bufs[self.end.other()]
+            .borrow_mut()
+            .extend(bytes);
         self.end.notify_other();
     }
 
@@ -656,10 +677,12 @@ impl Peer {
     /// Reads the upgrade request and answers `101 Switching Protocols`
     /// with the right accept key (no subprotocol).
     pub fn accept_handshake(&self) -> Result<ServerRequest, HandshakeError> {
-        let req = self.read_handshake_request()?.ok_or_else(|| HandshakeError {
-            kind: crate::protocol::handshake::HandshakeErrorKind::Malformed,
-            message: "no complete upgrade request was written".into(),
-        })?;
+        let req = self
+            .read_handshake_request()?
+            .ok_or_else(|| HandshakeError {
+                kind: crate::protocol::handshake::HandshakeErrorKind::Malformed,
+                message: "no complete upgrade request was written".into(),
+            })?;
         let resp = accept_response(&req, None, "", std::time::SystemTime::UNIX_EPOCH)?;
         self.write(&resp);
         Ok(req)
@@ -729,7 +752,9 @@ impl Peer {
         let mut out = Vec::new();
         let mut pos = 0;
         while let Ok(Some((h, hl))) = FrameHeader::parse(&rx[pos..], 0b111) {
-            let Ok(len) = usize::try_from(h.payload_len) else { break };
+            let Ok(len) = usize::try_from(h.payload_len) else {
+                break;
+            };
             if rx.len() - pos < hl + len {
                 break;
             }

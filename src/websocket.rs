@@ -1,11 +1,11 @@
 //! [`WebSocket`]: Qt's `QWebSocket`, client and server side.
 
+use crate::SocketError;
 use crate::event_loop::EventLoop;
 use crate::protocol::session::{MessageKind, SendError};
 use crate::protocol::{CloseCode, Role};
 use crate::signal::Signal;
 use crate::socket::{Shared, build_request};
-use crate::SocketError;
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
@@ -233,7 +233,12 @@ impl WebSocket {
         }
         let request = {
             let st = self.shared.st.borrow();
-            build_request(&url, &st.origin, &st.requested_subprotocols, &st.extra_headers)
+            build_request(
+                &url,
+                &st.origin,
+                &st.requested_subprotocols,
+                &st.extra_headers,
+            )
         };
         match request {
             Ok(req) => {
@@ -265,7 +270,8 @@ impl WebSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_requested_subprotocols(&self, protocols: &[&str]) {
-        self.shared.st.borrow_mut().requested_subprotocols = protocols.iter().map(|s| s.to_string()).collect();
+        self.shared.st.borrow_mut().requested_subprotocols =
+            protocols.iter().map(|s| s.to_string()).collect();
     }
 
     /// The subprotocols requested (client) or offered by the client (server side).
@@ -386,7 +392,12 @@ impl WebSocket {
 
     /// The subprotocol the server chose (empty if none).
     pub fn subprotocol(&self) -> String {
-        self.shared.st.borrow().subprotocol.clone().unwrap_or_default()
+        self.shared
+            .st
+            .borrow()
+            .subprotocol
+            .clone()
+            .unwrap_or_default()
     }
 
     /// The URL opened (client) or requested (server side, rebuilt from `Host`).

@@ -10,7 +10,12 @@ pub(crate) type LookupResult = io::Result<Vec<SocketAddr>>;
 /// Starts a lookup. IP literals complete on the next loop turn without a
 /// thread; names are resolved by `getaddrinfo` on a short-lived thread whose
 /// result is posted back to the loop.
-pub(crate) fn lookup(ev: &EventLoop, host: &str, port: u16, done: Box<dyn FnOnce(&EventLoop, LookupResult)>) {
+pub(crate) fn lookup(
+    ev: &EventLoop,
+    host: &str,
+    port: u16,
+    done: Box<dyn FnOnce(&EventLoop, LookupResult)>,
+) {
     let literal = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = literal.parse::<IpAddr>() {
         ev.post(move |ev| done(ev, Ok(vec![SocketAddr::new(ip, port)])));

@@ -153,11 +153,23 @@ impl EventLoop {
         let poll = mio::Poll::new()?;
         let registry = poll.registry().try_clone()?;
         let waker = mio::Waker::new(poll.registry(), WAKER)?;
-        Ok(Self::build(Some(poll), Some(registry), Some(waker), Clock::Real, None))
+        Ok(Self::build(
+            Some(poll),
+            Some(registry),
+            Some(waker),
+            Clock::Real,
+            None,
+        ))
     }
 
     pub(crate) fn new_fake(start: Instant, fake: Rc<FakeNet>) -> EventLoop {
-        Self::build(None, None, None, Clock::Manual(Cell::new(start)), Some(fake))
+        Self::build(
+            None,
+            None,
+            None,
+            Clock::Manual(Cell::new(start)),
+            Some(fake),
+        )
     }
 
     fn build(
@@ -320,7 +332,9 @@ impl EventLoop {
         let wait = if ran > 0 || !self.inner.posted.borrow().is_empty() || self.inner.quit.get() {
             Some(Duration::ZERO)
         } else {
-            let timer = self.next_timer_deadline().map(|d| d.saturating_duration_since(now));
+            let timer = self
+                .next_timer_deadline()
+                .map(|d| d.saturating_duration_since(now));
             match (timeout, timer) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -397,10 +411,18 @@ impl EventLoop {
     }
 
     /// Registers `source` for readable and writable readiness, edge-triggered.
-    pub(crate) fn register(&self, source: &mut impl mio::event::Source, handler: Weak<dyn IoHandler>) -> io::Result<mio::Token> {
+    pub(crate) fn register(
+        &self,
+        source: &mut impl mio::event::Source,
+        handler: Weak<dyn IoHandler>,
+    ) -> io::Result<mio::Token> {
         let token = self.alloc_token(handler);
         if let Some(reg) = self.registry() {
-            if let Err(e) = reg.register(source, token, mio::Interest::READABLE | mio::Interest::WRITABLE) {
+            if let Err(e) = reg.register(
+                source,
+                token,
+                mio::Interest::READABLE | mio::Interest::WRITABLE,
+            ) {
                 self.release_token(token);
                 return Err(e);
             }
@@ -434,7 +456,13 @@ impl EventLoop {
 
     /// The handler registered for a token (fake network dispatch).
     pub(crate) fn handler(&self, token: mio::Token) -> Option<Rc<dyn IoHandler>> {
-        self.inner.handlers.borrow().get(token.0).cloned().flatten().and_then(|w| w.upgrade())
+        self.inner
+            .handlers
+            .borrow()
+            .get(token.0)
+            .cloned()
+            .flatten()
+            .and_then(|w| w.upgrade())
     }
 
     /// Keeps `object` alive until [`EventLoop::release_alive`] (open connections).
@@ -461,7 +489,12 @@ impl EventLoop {
 
     /// Number of registered I/O sources (listeners and connections).
     pub fn registered_sources(&self) -> usize {
-        self.inner.handlers.borrow().iter().filter(|h| h.is_some()).count()
+        self.inner
+            .handlers
+            .borrow()
+            .iter()
+            .filter(|h| h.is_some())
+            .count()
     }
 }
 

@@ -114,7 +114,10 @@ impl FrameHeader {
     /// assert!(FrameHeader::parse(&[0xc2, 0x00], 0).is_err());    // RSV1 not negotiated
     /// assert!(FrameHeader::parse(&[0x82, 126, 0, 5], 0).is_err()); // 5 must use the 7-bit form
     /// ```
-    pub fn parse(buf: &[u8], allowed_rsv: u8) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
+    pub fn parse(
+        buf: &[u8],
+        allowed_rsv: u8,
+    ) -> Result<Option<(FrameHeader, usize)>, ProtocolError> {
         let (b0, b1) = match buf {
             [b0, b1, ..] => (*b0, *b1),
             _ => return Ok(None),
@@ -141,7 +144,9 @@ impl FrameHeader {
                 Some(b) => {
                     let len = u64::from(u16::from_be_bytes([b[0], b[1]]));
                     if len < 126 {
-                        return Err(err("Lengths smaller than 126 must be expressed as one byte."));
+                        return Err(err(
+                            "Lengths smaller than 126 must be expressed as one byte.",
+                        ));
                     }
                     (len, 4)
                 }
@@ -156,7 +161,9 @@ impl FrameHeader {
                         return Err(err("Highest bit of payload length is not 0."));
                     }
                     if len <= 0xffff {
-                        return Err(err("Lengths smaller than 65536 (2^16) must be expressed as 2 bytes."));
+                        return Err(err(
+                            "Lengths smaller than 65536 (2^16) must be expressed as 2 bytes.",
+                        ));
                     }
                     (len, 10)
                 }
@@ -254,7 +261,17 @@ mod tests {
 
     #[test]
     fn every_length_form_round_trips_and_is_minimal() {
-        for len in [0u64, 1, 125, 126, 127, 0xffff, 0x10000, 1 << 40, (1 << 63) - 1] {
+        for len in [
+            0u64,
+            1,
+            125,
+            126,
+            127,
+            0xffff,
+            0x10000,
+            1 << 40,
+            (1 << 63) - 1,
+        ] {
             for mask in [None, Some([9, 8, 7, 6])] {
                 let h = header(OpCode::Binary, len, mask);
                 let mut buf = [0u8; MAX_HEADER_LEN];
@@ -269,7 +286,11 @@ mod tests {
                 assert_eq!(FrameHeader::parse(&buf[..n], 0).unwrap(), Some((h, n)));
                 // Every strict prefix asks for more bytes.
                 for cut in 0..n {
-                    assert_eq!(FrameHeader::parse(&buf[..cut], 0).unwrap(), None, "len {len} cut {cut}");
+                    assert_eq!(
+                        FrameHeader::parse(&buf[..cut], 0).unwrap(),
+                        None,
+                        "len {len} cut {cut}"
+                    );
                 }
             }
         }
@@ -291,7 +312,10 @@ mod tests {
         for rsv in 1u8..8 {
             let b0 = 0x81 | (rsv << 4);
             assert!(FrameHeader::parse(&[b0, 0], 0).is_err());
-            assert_eq!(FrameHeader::parse(&[b0, 0], rsv).unwrap().unwrap().0.rsv, rsv);
+            assert_eq!(
+                FrameHeader::parse(&[b0, 0], rsv).unwrap().unwrap().0.rsv,
+                rsv
+            );
         }
     }
 
@@ -299,7 +323,9 @@ mod tests {
     fn control_frames_must_be_small_and_final() {
         assert!(FrameHeader::parse(&[0x89, 125], 0).unwrap().is_some());
         assert_eq!(
-            FrameHeader::parse(&[0x89, 126, 0, 126], 0).unwrap_err().reason,
+            FrameHeader::parse(&[0x89, 126, 0, 126], 0)
+                .unwrap_err()
+                .reason,
             "Control frame is larger than 125 bytes"
         );
         assert_eq!(
@@ -313,7 +339,11 @@ mod tests {
         assert!(FrameHeader::parse(&[0x82, 126, 0, 125], 0).is_err());
         assert!(FrameHeader::parse(&[0x82, 127, 0, 0, 0, 0, 0, 0, 0xff, 0xff], 0).is_err());
         assert!(FrameHeader::parse(&[0x82, 127, 0x80, 0, 0, 0, 0, 0, 0, 0], 0).is_err());
-        assert!(FrameHeader::parse(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 0).unwrap().is_some());
+        assert!(
+            FrameHeader::parse(&[0x82, 127, 0, 0, 0, 0, 0, 1, 0, 0], 0)
+                .unwrap()
+                .is_some()
+        );
     }
 
     #[test]

@@ -28,7 +28,9 @@ pub fn apply_mask(buf: &mut [u8], key: [u8; 4], offset: usize) {
         *b ^= key[i % 4];
     }
     key.rotate_left(head % 4);
-    let word = u64::from_ne_bytes([key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3]]);
+    let word = u64::from_ne_bytes([
+        key[0], key[1], key[2], key[3], key[0], key[1], key[2], key[3],
+    ]);
     let mut chunks = rest.chunks_exact_mut(8);
     for chunk in &mut chunks {
         let mut w = [0u8; 8];

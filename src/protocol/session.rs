@@ -364,7 +364,9 @@ impl Session {
         match &self.incoming {
             Some(inc) => {
                 let total = inc.header_len as u64 + inc.header.payload_len;
-                usize::try_from(total).unwrap_or(usize::MAX).saturating_sub(available)
+                usize::try_from(total)
+                    .unwrap_or(usize::MAX)
+                    .saturating_sub(available)
             }
             None => 0,
         }
@@ -378,7 +380,10 @@ impl Session {
 
     /// Returns a buffer taken with [`Session::take_message`] for reuse.
     pub fn restore_message_buffer(&mut self, mut buf: Vec<u8>) {
-        if self.message.capacity() == 0 && self.message_kind.is_none() && buf.capacity() <= 64 * 1024 {
+        if self.message.capacity() == 0
+            && self.message_kind.is_none()
+            && buf.capacity() <= 64 * 1024
+        {
             buf.clear();
             self.message = buf;
         }
@@ -415,7 +420,11 @@ impl Session {
         self.last_rx = now;
     }
 
-    fn read_frame(&mut self, input: &mut [u8], now: Instant) -> Result<(usize, Option<SessionEvent>), ProtocolError> {
+    fn read_frame(
+        &mut self,
+        input: &mut [u8],
+        now: Instant,
+    ) -> Result<(usize, Option<SessionEvent>), ProtocolError> {
         let mut inc = match self.incoming {
             Some(inc) => inc,
             None => {
@@ -489,16 +498,17 @@ impl Session {
             _ => {}
         }
         if h.payload_len > self.config.max_frame_size || usize::try_from(h.payload_len).is_err() {
-            return Err(ProtocolError::new(CloseCode::TooMuchData, "Maximum framesize exceeded."));
+            return Err(ProtocolError::new(
+                CloseCode::TooMuchData,
+                "Maximum framesize exceeded.",
+            ));
         }
         match h.opcode {
-            OpCode::Continuation => {
-                if self.message_kind.is_none() {
-                    return Err(ProtocolError::new(
-                        CloseCode::ProtocolError,
-                        "Received Continuation frame, while there is nothing to continue.",
-                    ));
-                }
+            OpCode::Continuation if self.message_kind.is_none() => {
+                return Err(ProtocolError::new(
+                    CloseCode::ProtocolError,
+                    "Received Continuation frame, while there is nothing to continue.",
+                ));
             }
             OpCode::Text | OpCode::Binary => {
                 if self.message_kind.is_some() {
@@ -512,8 +522,12 @@ impl Session {
             }
             _ => {}
         }
-        if !h.opcode.is_control() && self.message_len + h.payload_len > self.config.max_message_size {
-            return Err(ProtocolError::new(CloseCode::TooMuchData, "Received message is too big."));
+        if !h.opcode.is_control() && self.message_len + h.payload_len > self.config.max_message_size
+        {
+            return Err(ProtocolError::new(
+                CloseCode::TooMuchData,
+                "Received message is too big.",
+            ));
         }
         Ok(())
     }
@@ -535,7 +549,11 @@ impl Session {
             OpCode::Pong => Ok(Some(SessionEvent::Pong(payload))),
             OpCode::Close => {
                 let (code, reason) = parse_close_payload(&input[payload.clone()])?;
-                let reason_start = if payload.len() >= 2 { payload.start + 2 } else { payload.end };
+                let reason_start = if payload.len() >= 2 {
+                    payload.start + 2
+                } else {
+                    payload.end
+                };
                 let event = SessionEvent::CloseReceived {
                     code,
                     reason: reason_start..payload.end,
@@ -564,7 +582,9 @@ impl Session {
                 let first = h.opcode != OpCode::Continuation;
                 self.message_len += payload.len() as u64;
                 // The frame's deliverable bytes.
-                let frame_data = if kind == MessageKind::Text && (inc.carry_len > 0 || !self.utf8.is_complete()) {
+                let frame_data = if kind == MessageKind::Text
+                    && (inc.carry_len > 0 || !self.utf8.is_complete())
+                {
                     let pending = self.utf8.pending().len();
                     let carry = &inc.carry[..usize::from(inc.carry_len)];
                     let keep = (carry.len() + payload.len()).saturating_sub(pending);
@@ -658,7 +678,12 @@ impl Session {
     /// s.send_message(MessageKind::Text, b"hello world", 4).unwrap();
     /// assert_eq!(s.pending_output(), b"\x01\x04hell\x00\x04o wo\x80\x03rld");
     /// ```
-    pub fn send_message(&mut self, kind: MessageKind, payload: &[u8], frame_size: usize) -> Result<(), SendError> {
+    pub fn send_message(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        frame_size: usize,
+    ) -> Result<(), SendError> {
         if self.close != CloseState::Open {
             return Err(SendError::Closing);
         }
@@ -673,7 +698,11 @@ impl Session {
         }
         let count = payload.len().div_ceil(frame_size);
         for (i, chunk) in payload.chunks(frame_size).enumerate() {
-            let op = if i == 0 { first_op } else { OpCode::Continuation };
+            let op = if i == 0 {
+                first_op
+            } else {
+                OpCode::Continuation
+            };
             self.queue_frame_parts(op, i + 1 == count, chunk);
         }
         Ok(())
@@ -681,7 +710,13 @@ impl Session {
 
     /// Queues one data frame of a message being sent in pieces: `first`
     /// selects the opcode (text/binary, else continuation), `fin` ends it.
-    pub fn send_frame(&mut self, kind: MessageKind, first: bool, fin: bool, payload: &[u8]) -> Result<(), SendError> {
+    pub fn send_frame(
+        &mut self,
+        kind: MessageKind,
+        first: bool,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
         if self.close != CloseState::Open {
             return Err(SendError::Closing);
         }
@@ -779,4 +814,3 @@ impl Session {
         }
     }
 }
-

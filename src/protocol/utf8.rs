@@ -144,11 +144,15 @@ mod tests {
         let whole = std::str::from_utf8(bytes).is_ok();
         for cut in 0..=bytes.len() {
             let mut v = Utf8Validator::new();
-            let ok = v.feed(&bytes[..cut]).is_ok() && v.feed(&bytes[cut..]).is_ok() && v.is_complete();
+            let ok =
+                v.feed(&bytes[..cut]).is_ok() && v.feed(&bytes[cut..]).is_ok() && v.is_complete();
             assert_eq!(ok, whole, "split at {cut} of {bytes:x?}");
         }
         let mut v = Utf8Validator::new();
-        let ok = bytes.iter().all(|b| v.feed(std::slice::from_ref(b)).is_ok()) && v.is_complete();
+        let ok = bytes
+            .iter()
+            .all(|b| v.feed(std::slice::from_ref(b)).is_ok())
+            && v.is_complete();
         assert_eq!(ok, whole, "byte by byte {bytes:x?}");
         whole
     }
@@ -183,8 +187,15 @@ mod tests {
                 let bytes = [a, b, 0x80, 0x80];
                 for n in 2..=4 {
                     let mut v = Utf8Validator::new();
-                    let ours = v.feed(&bytes[..1]).is_ok() && v.feed(&bytes[1..n]).is_ok() && v.is_complete();
-                    assert_eq!(ours, std::str::from_utf8(&bytes[..n]).is_ok(), "{:x?}", &bytes[..n]);
+                    let ours = v.feed(&bytes[..1]).is_ok()
+                        && v.feed(&bytes[1..n]).is_ok()
+                        && v.is_complete();
+                    assert_eq!(
+                        ours,
+                        std::str::from_utf8(&bytes[..n]).is_ok(),
+                        "{:x?}",
+                        &bytes[..n]
+                    );
                 }
             }
         }

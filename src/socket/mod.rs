@@ -13,9 +13,11 @@
 
 use crate::SocketError;
 use crate::event_loop::{self, EventLoop, IoHandler, LoopInner, TimerId};
-use crate::protocol::handshake::client::{ClientRequest, generate_key, parse_response};
-use crate::protocol::handshake::server::{ServerRequest, accept_response, error_response, parse_request};
 use crate::protocol::handshake::MAX_HEADER_BLOCK;
+use crate::protocol::handshake::client::{ClientRequest, generate_key, parse_response};
+use crate::protocol::handshake::server::{
+    ServerRequest, accept_response, error_response, parse_request,
+};
 use crate::protocol::session::{CloseState, Data, MessageKind, SendError};
 use crate::protocol::{CloseCode, Role, Session, SessionConfig, SessionEvent};
 use crate::server::ServerShared;
@@ -272,7 +274,12 @@ impl Shared {
         st.local = None;
     }
 
-    fn on_resolved(self: &Rc<Self>, ev: &EventLoop, generation: u64, result: event_loop::LookupResult) {
+    fn on_resolved(
+        self: &Rc<Self>,
+        ev: &EventLoop,
+        generation: u64,
+        result: event_loop::LookupResult,
+    ) {
         {
             let mut st = self.st.borrow_mut();
             if st.generation != generation || st.phase != Phase::Resolving {
@@ -346,7 +353,9 @@ impl Shared {
     fn on_tcp_connected(self: &Rc<Self>) -> Result<(), (SocketError, String)> {
         let mut st = self.st.borrow_mut();
         let st = &mut *st;
-        let Some(t) = st.transport.as_mut() else { return Ok(()) };
+        let Some(t) = st.transport.as_mut() else {
+            return Ok(());
+        };
         transport::set_nodelay(t.stream_ref());
         st.peer = t.stream_ref().peer_addr().ok();
         st.local = t.stream_ref().local_addr().ok();
@@ -418,12 +427,17 @@ impl Shared {
     fn fill(st: &mut Inner, budget: usize) -> (usize, bool, Option<io::Error>) {
         let mut total = 0;
         loop {
-            let Some(t) = st.transport.as_mut() else { return (total, false, None) };
+            let Some(t) = st.transport.as_mut() else {
+                return (total, false, None);
+            };
             if st.rpos == st.rend {
                 st.rpos = 0;
                 st.rend = 0;
             }
-            let needed = st.session.as_ref().map_or(0, |s| s.bytes_needed(st.rend - st.rpos));
+            let needed = st
+                .session
+                .as_ref()
+                .map_or(0, |s| s.bytes_needed(st.rend - st.rpos));
             let want = needed.clamp(READ_CHUNK, 1 << 20);
             if st.rbuf.len() - st.rend < READ_CHUNK.min(want) {
                 if st.rpos > 0 {
@@ -456,7 +470,9 @@ impl Shared {
     fn write_out(st: &mut Inner) -> io::Result<usize> {
         let mut total = 0;
         loop {
-            let Some(t) = st.transport.as_mut() else { return Ok(total) };
+            let Some(t) = st.transport.as_mut() else {
+                return Ok(total);
+            };
             let session_out = st.session.as_ref().map_or(&[][..], |s| s.pending_output());
             if st.pre.is_empty() && session_out.is_empty() {
                 return Ok(total);
@@ -508,7 +524,10 @@ impl Shared {
                 n > 0
             }
             Err(e) => {
-                self.connection_lost(SocketError::Network, format!("Error writing bytes to socket: {e}."));
+                self.connection_lost(
+                    SocketError::Network,
+                    format!("Error writing bytes to socket: {e}."),
+                );
                 false
             }
         }
@@ -546,9 +565,13 @@ impl Shared {
                 }
             }
             if st.phase == Phase::Draining && !st.shut_down {
-                let empty = st.pre.is_empty() && st.session.as_ref().is_none_or(|s| s.queued() == 0);
+                let empty =
+                    st.pre.is_empty() && st.session.as_ref().is_none_or(|s| s.queued() == 0);
                 // The server ends TCP first; a client does only after failing.
-                let failed = st.session.as_ref().is_some_and(|s| s.close_state() == CloseState::Failed)
+                let failed = st
+                    .session
+                    .as_ref()
+                    .is_some_and(|s| s.close_state() == CloseState::Failed)
                     || st.session.is_none();
                 if empty && (st.role == Role::Server || failed) {
                     st.shut_down = true;
@@ -603,7 +626,9 @@ impl Shared {
         match phase {
             Phase::Resolving | Phase::Connecting | Phase::ClientHandshake if due => {
                 let what = match phase {
-                    Phase::ClientHandshake => "The server did not complete the opening handshake in time.",
+                    Phase::ClientHandshake => {
+                        "The server did not complete the opening handshake in time."
+                    }
                     _ => "Connection timed out",
                 };
                 self.abort_with(Some((SocketError::SocketTimeout, what.into())), false);
@@ -730,7 +755,9 @@ impl Shared {
     fn read_client_handshake(self: &Rc<Self>) -> bool {
         let result = {
             let st = self.st.borrow();
-            let Some(req) = st.request.as_ref() else { return false };
+            let Some(req) = st.request.as_ref() else {
+                return false;
+            };
             parse_response(&st.rbuf[st.rpos..st.rend], req, MAX_HEADER_BLOCK)
         };
         match result {
@@ -786,13 +813,14 @@ impl Shared {
                     }
                     Ok((subprotocol, name)) => {
                         let now = std::time::SystemTime::now();
-                        let response = match accept_response(&req, subprotocol.as_deref(), &name, now) {
-                            Ok(r) => r,
-                            Err(_) => {
-                                self.reject(error_response(500, &[]));
-                                return false;
-                            }
-                        };
+                        let response =
+                            match accept_response(&req, subprotocol.as_deref(), &name, now) {
+                                Ok(r) => r,
+                                Err(_) => {
+                                    self.reject(error_response(500, &[]));
+                                    return false;
+                                }
+                            };
                         let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
                         {
                             let mut st = self.st.borrow_mut();
@@ -846,7 +874,9 @@ impl Shared {
             if st.rpos == st.rend {
                 return false;
             }
-            let Some(session) = st.session.as_mut() else { return false };
+            let Some(session) = st.session.as_mut() else {
+                return false;
+            };
             let (rpos, rend) = (st.rpos, st.rend);
             let (used, event) = session.read_event(&mut st.rbuf[rpos..rend], now);
             let Some(event) = event else {
@@ -854,11 +884,20 @@ impl Shared {
                 return used > 0;
             };
             st.rpos += used;
-            (std::mem::take(&mut st.rbuf), rpos, used, event, st.generation)
+            (
+                std::mem::take(&mut st.rbuf),
+                rpos,
+                used,
+                event,
+                st.generation,
+            )
         };
         let _ = used;
         let message = match &event {
-            SessionEvent::Frame { message: Some(Data::Message), .. } => self
+            SessionEvent::Frame {
+                message: Some(Data::Message),
+                ..
+            } => self
                 .st
                 .borrow_mut()
                 .session
@@ -867,7 +906,10 @@ impl Shared {
             _ => None,
         };
         let scratch = match &event {
-            SessionEvent::Frame { frame: Data::Scratch, .. } => self
+            SessionEvent::Frame {
+                frame: Data::Scratch,
+                ..
+            } => self
                 .st
                 .borrow()
                 .session
@@ -903,7 +945,9 @@ impl Shared {
                 }
                 MessageKind::Binary => {
                     if self.sig.binary_frame_received.slot_count() > 0 {
-                        self.sig.binary_frame_received.emit(&ws, slice(frame), *is_last);
+                        self.sig
+                            .binary_frame_received
+                            .emit(&ws, slice(frame), *is_last);
                     }
                     if let Some(m) = msg {
                         self.sig.binary_message_received.emit(&ws, slice(m));
@@ -917,7 +961,9 @@ impl Shared {
                 self.sig.pong.emit(&ws, elapsed, payload);
             }
             SessionEvent::CloseReceived { code, reason } => {
-                let reason = buf.get(base + reason.start..base + reason.end).unwrap_or(&[]);
+                let reason = buf
+                    .get(base + reason.start..base + reason.end)
+                    .unwrap_or(&[]);
                 let reason = String::from_utf8_lossy(reason).into_owned();
                 let emits = {
                     let mut st = self.st.borrow_mut();
@@ -1033,7 +1079,11 @@ impl Shared {
     /// Drops the connection at once. `error` is emitted first (handshake
     /// failures) or, with `error_after`, after `disconnected` (Qt's order for a
     /// failed connect).
-    pub(crate) fn abort_with(self: &Rc<Self>, error: Option<(SocketError, String)>, handshake_failure: bool) {
+    pub(crate) fn abort_with(
+        self: &Rc<Self>,
+        error: Option<(SocketError, String)>,
+        handshake_failure: bool,
+    ) {
         let emits = {
             let mut st = self.st.borrow_mut();
             if st.phase == Phase::Idle && st.transport.is_none() {
@@ -1174,7 +1224,9 @@ impl Shared {
                 return false;
             }
             st.last_ping = now;
-            st.session.as_mut().is_some_and(|s| s.send_ping(payload).is_ok())
+            st.session
+                .as_mut()
+                .is_some_and(|s| s.send_ping(payload).is_ok())
         };
         if ok {
             self.schedule_flush();
@@ -1264,7 +1316,8 @@ pub(crate) fn build_request(
     headers: &[(String, String)],
 ) -> Result<ClientRequest, String> {
     let mut random = [0u8; 16];
-    getrandom::fill(&mut random).map_err(|e| format!("No randomness for the handshake key: {e}"))?;
+    getrandom::fill(&mut random)
+        .map_err(|e| format!("No randomness for the handshake key: {e}"))?;
     let mut req = ClientRequest::from_url(url, generate_key(random)).map_err(|e| e.message)?;
     if !origin.is_empty() {
         req.origin = Some(origin.to_owned());

@@ -77,7 +77,11 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// Starts a non-blocking connect to `addr`.
-    pub(crate) fn connect(ev: &EventLoop, addr: SocketAddr, handler: Weak<dyn IoHandler>) -> io::Result<Transport> {
+    pub(crate) fn connect(
+        ev: &EventLoop,
+        addr: SocketAddr,
+        handler: Weak<dyn IoHandler>,
+    ) -> io::Result<Transport> {
         match ev.fake_net() {
             Some(net) => {
                 let token = ev.alloc_token(handler);
@@ -101,7 +105,11 @@ impl Transport {
     }
 
     /// Registers an accepted stream.
-    pub(crate) fn adopt(ev: &EventLoop, stream: Stream, handler: Weak<dyn IoHandler>) -> io::Result<Transport> {
+    pub(crate) fn adopt(
+        ev: &EventLoop,
+        stream: Stream,
+        handler: Weak<dyn IoHandler>,
+    ) -> io::Result<Transport> {
         match stream {
             Stream::Tcp(mut tcp) => {
                 let token = ev.register(&mut tcp, handler)?;
@@ -160,7 +168,11 @@ pub(crate) struct RegisteredListener {
 }
 
 impl RegisteredListener {
-    pub(crate) fn bind(ev: &EventLoop, addr: SocketAddr, handler: Weak<dyn IoHandler>) -> io::Result<RegisteredListener> {
+    pub(crate) fn bind(
+        ev: &EventLoop,
+        addr: SocketAddr,
+        handler: Weak<dyn IoHandler>,
+    ) -> io::Result<RegisteredListener> {
         match ev.fake_net() {
             Some(net) => {
                 let token = ev.alloc_token(handler);
