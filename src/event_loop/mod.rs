@@ -61,6 +61,7 @@ pub(crate) struct LoopInner {
     poll: Option<RefCell<mio::Poll>>,
     registry: Option<mio::Registry>,
     events: RefCell<mio::Events>,
+    ready: RefCell<Vec<(usize, bool, bool)>>,
     clock: Clock,
     handlers: RefCell<Vec<Option<Weak<dyn IoHandler>>>>,
     free_tokens: RefCell<Vec<usize>>,
@@ -184,6 +185,7 @@ impl EventLoop {
                 poll: poll.map(RefCell::new),
                 registry,
                 events: RefCell::new(mio::Events::with_capacity(256)),
+                ready: RefCell::new(Vec::with_capacity(256)),
                 clock,
                 handlers: RefCell::new(vec![None]),
                 free_tokens: RefCell::new(Vec::new()),
@@ -347,18 +349,17 @@ impl EventLoop {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
-            let ready: Vec<(usize, bool, bool)> = events
-                .iter()
-                .map(|e| {
-                    (
-                        e.token().0,
-                        e.is_readable() || e.is_read_closed() || e.is_error(),
-                        e.is_writable() || e.is_write_closed() || e.is_error(),
-                    )
-                })
-                .collect();
+            let mut ready = std::mem::take(&mut *self.inner.ready.borrow_mut());
+            ready.clear();
+            ready.extend(events.iter().map(|e| {
+                (
+                    e.token().0,
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable() || e.is_write_closed() || e.is_error(),
+                )
+            }));
             drop(events);
-            for (token, r, w) in ready {
+            for &(token, r, w) in &ready {
                 if token == WAKER.0 {
                     continue;
                 }
@@ -368,6 +369,8 @@ impl EventLoop {
                     ran += 1;
                 }
             }
+            // Keep the vector's memory for the next turn (no allocation per turn).
+            *self.inner.ready.borrow_mut() = ready;
         }
         ran += self.run_ready_work();
         Ok(ran)

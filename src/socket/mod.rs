@@ -258,6 +258,8 @@ impl Shared {
     }
 
     fn reset_connection(st: &mut Inner) {
+        // Buffers lent to a slot that is running now are not given back.
+        st.generation += 1;
         st.transport = None;
         st.session = None;
         st.rbuf = Vec::new();
