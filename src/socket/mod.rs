@@ -436,6 +436,11 @@ impl Shared {
                 st.rpos = 0;
                 st.rend = 0;
             }
+            // Before the upgrade, never hold more than the largest head allowed
+            // (plus one byte, so that the parser can tell it is too large).
+            if st.session.is_none() && st.rend - st.rpos > MAX_HEADER_BLOCK {
+                return (total, false, None);
+            }
             let needed = st
                 .session
                 .as_ref()
