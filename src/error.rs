@@ -9,10 +9,16 @@ use std::fmt;
 /// types and that a WebSocket can meet later (proxies, TLS) are present so that
 /// code ported from Qt can match on them.
 ///
+/// It is `Copy`; [`Display`](fmt::Display) gives a short sentence, and the
+/// socket's `error_string()` the details of the one that happened.
+///
 /// ```
 /// use qwebsocket::SocketError;
 /// assert_eq!(SocketError::ConnectionRefused.qt_value(), 0);
 /// assert_eq!(SocketError::Unknown.qt_value(), -1);
+/// assert_eq!(SocketError::HostNotFound.to_string(), "host not found");
+/// let boxed: Box<dyn std::error::Error> = Box::new(SocketError::SocketTimeout);
+/// assert_eq!(boxed.to_string(), "operation timed out");
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -27,7 +33,10 @@ pub enum SocketError {
     SocketAccess,
     /// The system ran out of a resource (too many open sockets).
     SocketResource,
-    /// An operation timed out (connect, opening or closing handshake, keepalive).
+    /// An operation timed out: the client's connect and opening handshake
+    /// (`set_handshake_timeout`), or a frame left incomplete by the peer
+    /// (`set_incomplete_frame_timeout`). A peer that does not answer a close
+    /// frame in time is not reported as an error.
     SocketTimeout,
     /// Not used by WebSockets; present for parity with Qt.
     DatagramTooLarge,

@@ -109,7 +109,18 @@ impl fmt::Debug for WebSocketServer {
 }
 
 impl WebSocketServer {
-    /// A server named `name` (sent as the `Server` header when not empty).
+    /// A server named `name` (sent as the `Server` header when not empty), not
+    /// listening yet.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "chat", SslMode::NonSecureMode);
+    /// assert_eq!(server.server_name(), "chat");
+    /// assert!(!server.is_listening());
+    /// assert_eq!(server.server_url(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(ev: &EventLoop, name: &str, mode: SslMode) -> WebSocketServer {
         let shared = Rc::new(ServerShared {
             ev: Rc::downgrade(&ev.inner),
@@ -137,9 +148,25 @@ impl WebSocketServer {
         WebSocketServer { shared }
     }
 
-    /// Starts listening on `address:port` (port 0 picks a free one). On
-    /// failure the error is also reported through `server_error` with 1006
-    /// and [`WebSocketServer::error_string`].
+    /// Starts listening on `address:port` (port 0 picks a free one). A
+    /// previous listener is closed first, even if the new one then fails to
+    /// bind. On failure the error is also recorded
+    /// ([`WebSocketServer::error`] is 1006, [`WebSocketServer::error_string`]
+    /// says why) and `server_error` is emitted. A server in
+    /// [`SslMode::SecureMode`] cannot listen yet
+    /// ([`SocketError::UnsupportedSocketOperation`]).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, CloseCode, SocketError, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let first = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// first.listen("127.0.0.1".parse().unwrap(), 8080).unwrap();
+    /// let second = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// let result = second.listen("127.0.0.1".parse().unwrap(), 8080);
+    /// assert_eq!(result, Err(SocketError::AddressInUse));
+    /// assert_eq!(second.error(), CloseCode::AbnormalDisconnection);
+    /// assert_eq!(second.error_string(), "The bound address is already in use");
+    /// ```
     pub fn listen(&self, address: IpAddr, port: u16) -> Result<(), SocketError> {
         let Some(ev) = self.shared.event_loop() else {
             return Err(SocketError::Operation);
@@ -172,7 +199,27 @@ impl WebSocketServer {
 
     /// Stops listening and closes every queued (not yet taken) socket with
     /// 1001 "Server closed."; sockets already taken are not touched. `closed`
-    /// is emitted on the next loop turn.
+    /// is emitted on the next loop turn. Dropping the last handle of a server
+    /// does the same, without `closed` (already taken sockets live on, unlike
+    /// in Qt).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle(); // upgraded and queued, but nobody takes it
+    /// server.close();
+    /// assert!(!server.is_listening());
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.close_code(), CloseCode::GoingAway);
+    /// assert_eq!(client.close_reason(), "Server closed.");
+    /// ```
     pub fn close(&self) {
         self.close_listener();
         let pending: Vec<WebSocket> = self.shared.st.borrow_mut().pending.drain(..).collect();
@@ -192,16 +239,46 @@ impl WebSocketServer {
     }
 
     /// True while listening.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// assert!(!server.is_listening());
+    /// server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    /// assert!(server.is_listening());
+    /// server.close();
+    /// assert!(!server.is_listening());
+    /// ```
     pub fn is_listening(&self) -> bool {
         self.shared.st.borrow().listener.is_some()
     }
 
-    /// The address listened on.
+    /// The address listened on (`None` when not listening).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// assert_eq!(server.server_address(), None);
+    /// server.listen("0.0.0.0".parse().unwrap(), 0).unwrap();
+    /// assert_eq!(server.server_address(), Some("0.0.0.0".parse().unwrap()));
+    /// ```
     pub fn server_address(&self) -> Option<IpAddr> {
         self.local_addr().map(|a| a.ip())
     }
 
     /// The port listened on (0 when not listening).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.server_port(), 0);
+    /// server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    /// assert_ne!(server.server_port(), 0); // the port the system picked
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn server_port(&self) -> u16 {
         self.local_addr().map_or(0, |a| a.port())
     }
@@ -216,7 +293,16 @@ impl WebSocketServer {
     }
 
     /// `ws://host:port` of the server, with an unspecified address replaced
-    /// by the loopback one (as in Qt); `None` when not listening.
+    /// by the loopback one (as in Qt); `None` when not listening. Being a
+    /// [`url::Url`], it prints with a `/` path.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("0.0.0.0".parse().unwrap(), 8080).unwrap();
+    /// assert_eq!(server.server_url().unwrap().as_str(), "ws://127.0.0.1:8080/");
+    /// ```
     pub fn server_url(&self) -> Option<url::Url> {
         let addr = self.local_addr()?;
         let ip = match addr.ip() {
@@ -228,28 +314,91 @@ impl WebSocketServer {
     }
 
     /// The secure mode given to the constructor.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.secure_mode(), SslMode::NonSecureMode);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn secure_mode(&self) -> SslMode {
         self.shared.st.borrow().mode
     }
 
     /// The server's name.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "echo/1.0", SslMode::NonSecureMode);
+    /// assert_eq!(server.server_name(), "echo/1.0");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn server_name(&self) -> String {
         self.shared.st.borrow().name.clone()
     }
 
-    /// Sets the server's name (the `Server` header of the 101 response).
+    /// Sets the server's name (the `Server` header of later 101 responses; no
+    /// header when empty). A name with CR or LF makes every upgrade fail with
+    /// `500` instead of being sent.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// server.set_server_name("chat/2.1");
+    /// assert_eq!(server.server_name(), "chat/2.1");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_server_name(&self, name: &str) {
         self.shared.st.borrow_mut().name = name.to_owned();
     }
 
     /// True when a connection waits in the queue.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// assert!(!server.has_pending_connections());
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert!(server.has_pending_connections());
+    /// ```
     pub fn has_pending_connections(&self) -> bool {
         !self.shared.st.borrow().pending.is_empty()
     }
 
-    /// Takes the oldest queued connection. Messages that arrived with its
-    /// upgrade request are delivered on the next loop turn, after you had
-    /// the chance to connect slots.
+    /// Takes the oldest queued connection (`None` when there is none); it is
+    /// connected already. Messages that arrived with its upgrade request are
+    /// delivered on the next loop turn, after you had the chance to connect
+    /// slots (Qt loses them).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let peer = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap(); // a raw client
+    /// peer.write(b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    /// peer.send_text("early"); // right behind the request, before any answer
+    /// reactor.run_until_idle();
+    /// let socket = server.next_pending_connection().unwrap();
+    /// let got = Rc::new(RefCell::new(String::new()));
+    /// let g = got.clone();
+    /// socket.text_message_received().connect(move |_, text| g.borrow_mut().push_str(text));
+    /// reactor.run_until_idle();
+    /// assert_eq!(*got.borrow(), "early");
+    /// ```
     pub fn next_pending_connection(&self) -> Option<WebSocket> {
         let ws = self.shared.st.borrow_mut().pending.pop_front()?;
         ws.shared().taken_from_queue();
@@ -257,51 +406,169 @@ impl WebSocketServer {
     }
 
     /// How many upgraded connections may wait in the queue; more are answered
-    /// `503 Service Unavailable`. Default 30.
+    /// `503 Service Unavailable` (with `Retry-After: 1`) and `server_error`
+    /// reports 1006 "Too many pending connections." (Qt closes them without an
+    /// answer). Default 30.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use qwebsocket::SocketError;
+    /// server.set_max_pending_connections(0);
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.error(), SocketError::ConnectionRefused);
+    /// assert_eq!(client.error_string(), "Unhandled http status code: 503 (Service Unavailable).");
+    /// ```
     pub fn set_max_pending_connections(&self, n: usize) {
         self.shared.st.borrow_mut().max_pending = n;
     }
 
     /// The queue limit.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.max_pending_connections(), 30);
+    /// server.set_max_pending_connections(100);
+    /// assert_eq!(server.max_pending_connections(), 100);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn max_pending_connections(&self) -> usize {
         self.shared.st.borrow().max_pending
     }
 
     /// How long a client may take to send its upgrade request; `None` waits
     /// forever. Default 10 s. A client that takes longer is disconnected
-    /// without a response.
+    /// without a response (as in Qt). Applies to connections accepted later.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use std::time::Duration;
+    /// server.set_handshake_timeout(Some(Duration::from_secs(1)));
+    /// let silent = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// reactor.advance(Duration::from_millis(999));
+    /// assert!(!silent.is_closed_by_library());
+    /// reactor.advance(Duration::from_millis(1));
+    /// assert!(silent.is_closed_by_library());
+    /// ```
     pub fn set_handshake_timeout(&self, timeout: Option<Duration>) {
         self.shared.st.borrow_mut().handshake_timeout = timeout;
     }
 
     /// The handshake timeout.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.handshake_timeout(), Some(Duration::from_secs(10)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handshake_timeout(&self) -> Option<Duration> {
         self.shared.st.borrow().handshake_timeout
     }
 
     /// The subprotocols this server speaks; the first of the client's list
-    /// found here is chosen.
+    /// found here is chosen (the client's preference wins, as in Qt). A client
+    /// asking only for others is still accepted, with no subprotocol.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// server.set_supported_subprotocols(&["chat", "superchat"]);
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.set_requested_subprotocols(&["superchat", "chat"]);
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.subprotocol(), "superchat");
+    /// ```
     pub fn set_supported_subprotocols(&self, protocols: &[&str]) {
         self.shared.st.borrow_mut().supported_subprotocols =
             protocols.iter().map(|s| s.to_string()).collect();
     }
 
-    /// The subprotocols this server speaks.
+    /// The subprotocols this server speaks (none by default).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert!(server.supported_subprotocols().is_empty());
+    /// server.set_supported_subprotocols(&["mqtt"]);
+    /// assert_eq!(server.supported_subprotocols(), ["mqtt"]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn supported_subprotocols(&self) -> Vec<String> {
         self.shared.st.borrow().supported_subprotocols.clone()
     }
 
-    /// The WebSocket versions spoken: only 13.
+    /// The WebSocket versions spoken: only 13. A request for another version is
+    /// answered `426 Upgrade Required` with `Sec-WebSocket-Version: 13`.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.supported_versions(), [13]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn supported_versions(&self) -> &'static [u32] {
         &[13]
     }
 
     /// Stops accepting new TCP connections (they wait in the kernel's backlog).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use qwebsocket::SocketState;
+    /// server.pause_accepting();
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.state(), SocketState::Connecting); // nobody reads its request
+    /// server.resume_accepting();
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.state(), SocketState::Connected);
+    /// ```
     pub fn pause_accepting(&self) {
         self.shared.st.borrow_mut().paused = true;
     }
 
-    /// Accepts again after [`WebSocketServer::pause_accepting`].
+    /// Accepts again after [`WebSocketServer::pause_accepting`], starting with
+    /// the connections that waited.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    /// server.pause_accepting(); // e.g. while too many clients are connected
+    /// server.resume_accepting();
+    /// assert!(server.is_listening()); // it listened all along
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn resume_accepting(&self) {
         self.shared.st.borrow_mut().paused = false;
         if let Some(ev) = self.shared.event_loop() {
@@ -314,48 +581,186 @@ impl WebSocketServer {
         }
     }
 
-    /// The largest frame accepted sockets take (see
-    /// [`WebSocket::set_max_allowed_incoming_frame_size`]).
+    /// The largest frame that sockets accepted from now on take (see
+    /// [`WebSocket::set_max_allowed_incoming_frame_size`]; default 16 MiB).
+    /// Values above [`MAX_INCOMING_SIZE`] are ignored. Not in Qt's server.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// server.set_max_allowed_incoming_frame_size(64 * 1024);
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let socket = server.next_pending_connection().unwrap();
+    /// assert_eq!(socket.max_allowed_incoming_frame_size(), 64 * 1024);
+    /// ```
     pub fn set_max_allowed_incoming_frame_size(&self, size: u64) {
         if size <= MAX_INCOMING_SIZE {
             self.shared.st.borrow_mut().config.max_frame_size = size;
         }
     }
 
-    /// The largest message accepted sockets take.
+    /// The largest message that sockets accepted from now on take (see
+    /// [`WebSocket::set_max_allowed_incoming_message_size`]; default 64 MiB).
+    /// Values above [`MAX_INCOMING_SIZE`] are ignored. Not in Qt's server.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// server.set_max_allowed_incoming_message_size(1 << 20);
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let socket = server.next_pending_connection().unwrap();
+    /// assert_eq!(socket.max_allowed_incoming_message_size(), 1 << 20);
+    /// ```
     pub fn set_max_allowed_incoming_message_size(&self, size: u64) {
         if size <= MAX_INCOMING_SIZE {
             self.shared.st.borrow_mut().config.max_message_size = size;
         }
     }
 
-    /// The last error as a close code (1000 before any).
+    /// The last error as a close code ([`CloseCode::Normal`] before any):
+    /// 1002 for an invalid upgrade request, 1009 for a request head that is too
+    /// large, 1006 for a full queue or a failed `listen`. It stays until the
+    /// next error (Qt 6.12 goes back to 1000 after an invalid request).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// assert_eq!(server.error(), CloseCode::Normal);
+    /// let peer = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// peer.write(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n"); // not an upgrade
+    /// reactor.run_until_idle();
+    /// assert_eq!(server.error(), CloseCode::ProtocolError);
+    /// assert!(peer.take_bytes().starts_with(b"HTTP/1.1 400 Bad Request\r\n"));
+    /// ```
     pub fn error(&self) -> CloseCode {
         self.shared.st.borrow().error
     }
 
-    /// The last error's description.
+    /// The last error's description (empty before any).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// let peer = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// peer.write(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    /// reactor.run_until_idle();
+    /// assert_eq!(server.error_string(), "Missing or invalid Upgrade header (websocket required).");
+    /// ```
     pub fn error_string(&self) -> String {
         self.shared.st.borrow().error_string.clone()
     }
 
-    /// Emitted when an upgraded connection was queued.
+    /// Emitted when an upgraded connection was queued. Take it (and any other
+    /// waiting) with [`WebSocketServer::next_pending_connection`].
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let clients = Rc::new(RefCell::new(Vec::new()));
+    /// let c = clients.clone();
+    /// server.new_connection().connect(move |server| {
+    ///     while let Some(socket) = server.next_pending_connection() {
+    ///         c.borrow_mut().push(socket); // keep it, or connect its slots here
+    ///     }
+    /// });
+    /// WebSocket::new(reactor.event_loop()).open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(clients.borrow().len(), 1);
+    /// ```
     pub fn new_connection(&self) -> &Signal<dyn Fn(&WebSocketServer)> {
         &self.shared.sig.new_connection
     }
 
     /// Emitted with a close code when something went wrong (a bad upgrade
-    /// request, a full queue, a failed listen).
+    /// request, which was answered with 400 or 426; a full queue, answered
+    /// with 503; a failed listen). Emitted every time, where Qt skips a
+    /// repetition of the same error.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let errors = Rc::new(RefCell::new(Vec::new()));
+    /// let e = errors.clone();
+    /// server.server_error().connect(move |server, code| {
+    ///     e.borrow_mut().push(format!("{}: {}", code.code(), server.error_string()))
+    /// });
+    /// let peer = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// peer.write(b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+    ///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n");
+    /// reactor.run_until_idle();
+    /// assert_eq!(*errors.borrow(), ["1002: Unsupported WebSocket version 8 (13 required)."]);
+    /// assert!(peer.take_bytes().starts_with(b"HTTP/1.1 426 Upgrade Required\r\n"));
+    /// ```
     pub fn server_error(&self) -> &Signal<dyn Fn(&WebSocketServer, CloseCode)> {
         &self.shared.sig.server_error
     }
 
-    /// Emitted when accepting a TCP connection failed.
+    /// Emitted when accepting a TCP connection failed (for example when the
+    /// process ran out of file descriptors). The server goes on listening.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// server.accept_error().connect(|_server, error| {
+    ///     eprintln!("could not accept a connection: {error}");
+    /// });
+    /// assert_eq!(server.accept_error().slot_count(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn accept_error(&self) -> &Signal<dyn Fn(&WebSocketServer, SocketError)> {
         &self.shared.sig.accept_error
     }
 
     /// Emitted (on the next loop turn) after [`WebSocketServer::close`].
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use std::{cell::Cell, rc::Rc};
+    /// let closed = Rc::new(Cell::new(false));
+    /// let c = closed.clone();
+    /// server.closed().connect(move |_| c.set(true));
+    /// server.close();
+    /// assert!(!closed.get()); // not yet: on the next loop turn
+    /// reactor.run_until_idle();
+    /// assert!(closed.get());
+    /// ```
     pub fn closed(&self) -> &Signal<dyn Fn(&WebSocketServer)> {
         &self.shared.sig.closed
     }
@@ -415,6 +820,10 @@ impl ServerShared {
                 st.name.clone(),
             )
         };
+        if self.st.borrow().listener.is_none() {
+            // The server was closed while this client was still in its handshake.
+            return Err(error_response(503, &[]));
+        }
         if full {
             self.set_error(
                 CloseCode::AbnormalDisconnection,
@@ -477,6 +886,14 @@ impl IoHandler for ServerShared {
                     if let Some(server) = self.handle() {
                         self.sig.accept_error.emit(&server, kind);
                     }
+                    // Readiness is edge-triggered: try the backlog again soon
+                    // (not at once, so that running out of descriptors cannot spin).
+                    let weak = Rc::downgrade(&self);
+                    ev.add_timer(Duration::from_millis(100), move |ev| {
+                        if let Some(s) = weak.upgrade() {
+                            s.ready(ev, true, false);
+                        }
+                    });
                     return;
                 }
             }

@@ -11,17 +11,55 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-/// Qt's default outgoing frame size: 512 KiB.
+/// Qt's default outgoing frame size: 512 KiB (524288 bytes).
+///
+/// ```
+/// use qwebsocket::{event_loop::EventLoop, WebSocket, DEFAULT_OUTGOING_FRAME_SIZE};
+/// let ev = EventLoop::new()?;
+/// let ws = WebSocket::new(&ev);
+/// assert_eq!(ws.outgoing_frame_size(), DEFAULT_OUTGOING_FRAME_SIZE);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const DEFAULT_OUTGOING_FRAME_SIZE: usize = 524_288;
 
 /// The largest outgoing frame size that can be set (Qt: `INT_MAX - 1`).
+///
+/// ```
+/// use qwebsocket::{event_loop::EventLoop, WebSocket, DEFAULT_OUTGOING_FRAME_SIZE};
+/// use qwebsocket::MAX_OUTGOING_FRAME_SIZE;
+/// let ev = EventLoop::new()?;
+/// let ws = WebSocket::new(&ev);
+/// ws.set_outgoing_frame_size(MAX_OUTGOING_FRAME_SIZE + 1); // refused
+/// assert_eq!(ws.outgoing_frame_size(), DEFAULT_OUTGOING_FRAME_SIZE);
+/// ws.set_outgoing_frame_size(MAX_OUTGOING_FRAME_SIZE);
+/// assert_eq!(ws.outgoing_frame_size(), MAX_OUTGOING_FRAME_SIZE);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MAX_OUTGOING_FRAME_SIZE: usize = 2_147_483_646;
 
-/// The largest incoming frame or message limit that can be set (Qt: `INT_MAX - 1`).
+/// The largest incoming frame or message limit that can be set (Qt: `INT_MAX - 1`,
+/// the value of Qt's static `maxIncomingFrameSize()` and `maxIncomingMessageSize()`).
+///
+/// ```
+/// use qwebsocket::{event_loop::EventLoop, WebSocket, MAX_INCOMING_SIZE};
+/// let ev = EventLoop::new()?;
+/// let ws = WebSocket::new(&ev);
+/// ws.set_max_allowed_incoming_message_size(MAX_INCOMING_SIZE + 1); // refused
+/// assert_eq!(ws.max_allowed_incoming_message_size(), 64 << 20);
+/// ws.set_max_allowed_incoming_message_size(MAX_INCOMING_SIZE);
+/// assert_eq!(ws.max_allowed_incoming_message_size(), MAX_INCOMING_SIZE);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const MAX_INCOMING_SIZE: u64 = 2_147_483_646;
 
 /// The state of a WebSocket, as Qt's `QAbstractSocket::SocketState` values
 /// that a `QWebSocket` takes.
+///
+/// It is the WebSocket's state, not the TCP connection's: the host lookup,
+/// the TCP connect and the opening handshake are all `Connecting`, and
+/// `Connected` starts with the server's `101` answer. `Closing` starts as soon
+/// as a close frame is sent or received (Qt 6.12 stays `Connected` until the
+/// closing handshake is over).
 ///
 /// ```
 /// use qwebsocket::SocketState;
@@ -41,6 +79,12 @@ pub enum SocketState {
 
 impl SocketState {
     /// Qt's numeric value (Unconnected 0, Connecting 2, Connected 3, Closing 6).
+    ///
+    /// ```
+    /// use qwebsocket::SocketState::*;
+    /// let values = [Unconnected, Connecting, Connected, Closing].map(|s| s.qt_value());
+    /// assert_eq!(values, [0, 2, 3, 6]);
+    /// ```
     pub fn qt_value(self) -> i32 {
         match self {
             SocketState::Unconnected => 0,
@@ -101,7 +145,24 @@ pub struct WeakWebSocket {
 }
 
 impl WeakWebSocket {
-    /// The socket, if it still exists.
+    /// The socket, if it still exists: some handle holds it, or its connection
+    /// is open (the loop keeps open connections alive).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// let weak = ws.downgrade();
+    /// ev.add_timer(Duration::ZERO, move |ev| {
+    ///     // The socket was dropped before the timer fired: nothing to do.
+    ///     assert!(weak.upgrade().is_none());
+    ///     ev.quit();
+    /// });
+    /// drop(ws);
+    /// ev.run();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn upgrade(&self) -> Option<WebSocket> {
         self.shared.upgrade().map(WebSocket::from_shared)
     }
@@ -146,6 +207,17 @@ pub type CloseError = SendError;
 
 impl WebSocket {
     /// A new, unconnected socket on `ev`, with no origin.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, CloseCode, SocketError, SocketState, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// assert_eq!(ws.error(), SocketError::Unknown);
+    /// assert_eq!(ws.close_code(), CloseCode::Normal);
+    /// assert_eq!(ws.origin(), "");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new(ev: &EventLoop) -> WebSocket {
         WebSocket {
             shared: Shared::new(ev, Role::Client),
@@ -176,14 +248,42 @@ impl WebSocket {
         &self.shared
     }
 
-    /// A weak handle that does not keep the socket alive.
+    /// A weak handle that does not keep the socket alive. Capture one in the
+    /// slots of *other* objects; a slot of this socket's own signals gets the
+    /// socket as its first argument and needs no handle at all.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocket, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// let monitor = WebSocket::new(&ev);
+    /// let weak = monitor.downgrade();
+    /// server.new_connection().connect(move |_server| {
+    ///     if let Some(monitor) = weak.upgrade() {
+    ///         monitor.send_text_message("a client arrived");
+    ///     }
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn downgrade(&self) -> WeakWebSocket {
         WeakWebSocket {
             shared: Rc::downgrade(&self.shared),
         }
     }
 
-    /// The loop this socket lives on, if it still exists.
+    /// The loop this socket lives on, if it still exists. A socket does not keep
+    /// its loop alive. Slots use it to quit the loop or to start timers.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.disconnected().connect(|ws| ws.event_loop().unwrap().quit());
+    /// assert!(ws.event_loop().is_some());
+    /// drop(ev);
+    /// assert!(ws.event_loop().is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn event_loop(&self) -> Option<EventLoop> {
         self.shared.event_loop()
     }
@@ -193,16 +293,29 @@ impl WebSocket {
     /// Opens a connection to a `ws://` URL.
     ///
     /// Errors found at once (an invalid URL, an unsupported scheme, CR/LF in
-    /// the URL or the origin) are returned *and* emitted through
+    /// the URL, the origin or a request header) are returned *and* emitted through
     /// `error_occurred` before `open` returns, as in Qt; the state does not
-    /// change. Otherwise the state becomes `Connecting` (with
+    /// change, and neither does [`WebSocket::error`] (only
+    /// [`WebSocket::error_string`] is set). Otherwise the state becomes `Connecting` (with
     /// `state_changed`, synchronously) and the rest happens on the loop:
     /// `connected` on success, or `disconnected` followed by
     /// `error_occurred` on failure. A previous connection is dropped without
-    /// a close frame and without signals.
+    /// a close frame, without `disconnected`.
     ///
     /// `wss://` is not supported yet and fails with
     /// [`SocketError::UnsupportedSocketOperation`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketError, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.error_occurred().connect(|ws, e| eprintln!("{e:?}: {}", ws.error_string()));
+    /// let refused = ws.open("http://example.com/"); // emits error_occurred, then returns
+    /// assert_eq!(refused, Err(SocketError::UnsupportedSocketOperation));
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// ws.open("ws://127.0.0.1:8080/chat").unwrap();
+    /// assert_eq!(ws.state(), SocketState::Connecting); // the rest happens on the loop
+    /// ```
     pub fn open(&self, url: &str) -> Result<(), SocketError> {
         let parsed = match url::Url::parse(url) {
             Ok(u) if !url.contains(['\r', '\n']) => u,
@@ -212,6 +325,17 @@ impl WebSocket {
     }
 
     /// Like [`WebSocket::open`], with a parsed URL.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let mut url = url::Url::parse("ws://127.0.0.1/search").unwrap();
+    /// url.query_pairs_mut().append_pair("q", "a b");
+    /// ws.open_url(url).unwrap();
+    /// assert_eq!(ws.resource_name(), "/search?q=a+b");
+    /// assert_eq!(ws.state(), SocketState::Connecting);
+    /// ```
     pub fn open_url(&self, url: url::Url) -> Result<(), SocketError> {
         match url.scheme() {
             "ws" => {}
@@ -252,6 +376,7 @@ impl WebSocket {
     fn refuse_open(&self, kind: SocketError, message: String) -> Result<(), SocketError> {
         {
             let mut st = self.shared.st.borrow_mut();
+            st.error = kind;
             st.error_string = message;
         }
         self.shared.sig.error_occurred.emit(self, kind);
@@ -275,11 +400,43 @@ impl WebSocket {
     }
 
     /// The subprotocols requested (client) or offered by the client (server side).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.set_requested_subprotocols(&["chat.v2", "chat"]);
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let socket = server.next_pending_connection().unwrap();
+    /// assert_eq!(socket.requested_subprotocols(), ["chat.v2", "chat"]);
+    /// ```
     pub fn requested_subprotocols(&self) -> Vec<String> {
         self.shared.st.borrow().requested_subprotocols.clone()
     }
 
-    /// Adds a header to send with the next upgrade request (after Qt's own).
+    /// Adds a header to send with the upgrade requests of later
+    /// [`WebSocket::open`] calls, after the crate's own headers. The name is
+    /// sent as given (Qt 6.12 lower-cases it). A `Host` header replaces the
+    /// computed one; the entries of a `Sec-WebSocket-Protocol` header join the
+    /// requested subprotocols. A CR or LF in the name or value makes `open()`
+    /// fail. Headers accumulate: there is no way to remove one yet.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.add_request_header("Authorization", "Bearer abc");
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let peer = reactor.next_connection().unwrap();
+    /// peer.accept();
+    /// reactor.run_until_idle();
+    /// let request = peer.accept_handshake().unwrap();
+    /// assert!(request.headers.contains(&("Authorization".into(), "Bearer abc".into())));
+    /// ```
     pub fn add_request_header(&self, name: &str, value: &str) {
         self.shared
             .st
@@ -289,12 +446,37 @@ impl WebSocket {
     }
 
     /// How long the client waits from `open()` to the server's `101`
-    /// (lookup, connect and handshake); `None` waits forever. Default 10 s.
+    /// (lookup, connect and handshake); `None` waits forever. Default 10 s
+    /// (Qt's client has no such timeout). When it expires the socket becomes
+    /// unconnected and reports [`SocketError::SocketTimeout`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketError, SocketState, WebSocket};
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_handshake_timeout(Some(Duration::from_secs(2)));
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.advance(Duration::from_secs(2)); // nobody answers the TCP connect
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// assert_eq!(ws.error(), SocketError::SocketTimeout);
+    /// ```
     pub fn set_handshake_timeout(&self, timeout: Option<Duration>) {
         self.shared.st.borrow_mut().handshake_timeout = timeout;
     }
 
     /// The client handshake timeout.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// assert_eq!(ws.handshake_timeout(), Some(Duration::from_secs(10)));
+    /// ws.set_handshake_timeout(None);
+    /// assert_eq!(ws.handshake_timeout(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handshake_timeout(&self) -> Option<Duration> {
         self.shared.st.borrow().handshake_timeout
     }
@@ -302,32 +484,142 @@ impl WebSocket {
     // ----- sending ----------------------------------------------------------------
 
     /// Sends a text message; returns the payload bytes queued (its UTF-8
-    /// length), or 0 when not connected. Frames leave when control returns to
-    /// the loop (or on [`WebSocket::flush`]).
+    /// length), or 0 when not connected (also while `Connecting` and once
+    /// `Closing`). The message is split into frames of
+    /// [`WebSocket::outgoing_frame_size`] bytes. Frames leave when control
+    /// returns to the loop (or on [`WebSocket::flush`]).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// assert_eq!(ws.send_text_message("héllo"), 6); // UTF-8 bytes
+    /// reactor.run_until_idle(); // the frame leaves when control returns to the loop
+    /// assert_eq!(peer.frames()[0].text(), Some("héllo"));
+    /// ws.close(CloseCode::Normal, "").unwrap();
+    /// assert_eq!(ws.send_text_message("too late"), 0);
+    /// ```
     pub fn send_text_message(&self, text: &str) -> usize {
         self.shared.send(MessageKind::Text, text.as_bytes())
     }
 
     /// Sends a binary message; returns the payload bytes queued, or 0 when
     /// not connected.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::protocol::OpCode;
+    /// assert_eq!(ws.send_binary_message(&[1, 2, 3]), 3);
+    /// reactor.run_until_idle();
+    /// let frame = &peer.frames()[0];
+    /// assert_eq!(frame.opcode, OpCode::Binary);
+    /// assert_eq!(frame.payload, [1, 2, 3]);
+    /// assert!(frame.masked); // a client masks every frame
+    /// ```
     pub fn send_binary_message(&self, data: &[u8]) -> usize {
         self.shared.send(MessageKind::Binary, data)
     }
 
     /// Sends a ping with `payload` (cut to 125 bytes). The `pong` signal
     /// reports the answer with the time elapsed. Returns false, sending
-    /// nothing, when the socket is not connected.
+    /// nothing, when the socket is not connected (Qt sends the ping anyway,
+    /// even in front of its upgrade request).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::protocol::OpCode;
+    /// let unconnected = WebSocket::new(reactor.event_loop());
+    /// assert!(!unconnected.ping(b"hello"));
+    /// assert!(ws.ping(b"hello"));
+    /// reactor.run_until_idle();
+    /// assert_eq!(peer.frames()[0].opcode, OpCode::Ping);
+    /// ```
     pub fn ping(&self, payload: &[u8]) -> bool {
         self.shared.ping(payload)
     }
 
-    /// Writes as much of the queued output as the socket takes now; true if
-    /// anything was written.
+    /// Writes as much of the queued output as the socket takes now, without
+    /// waiting for the loop; true if anything was written (Qt's `flush()`
+    /// returns true when there is no socket; this one returns false).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// ws.send_text_message("now");
+    /// assert!(ws.bytes_to_write() > 0);
+    /// assert!(ws.flush());
+    /// assert_eq!(ws.bytes_to_write(), 0);
+    /// assert_eq!(peer.frames()[0].text(), Some("now"));
+    /// ```
     pub fn flush(&self) -> bool {
         self.shared.flush_now()
     }
 
-    /// Bytes queued and not yet written to the socket (headers included).
+    /// Bytes queued and not yet written to the socket (frame headers and the
+    /// upgrade request included). Nothing limits the queue yet: a producer
+    /// should pace itself with this and the `bytes_written` signal.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// assert_eq!(ws.bytes_to_write(), 0);
+    /// ws.send_text_message("hi");
+    /// assert_eq!(ws.bytes_to_write(), 8); // 2 header bytes, 4 of mask, 2 of payload
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.bytes_to_write(), 0);
+    /// ```
     pub fn bytes_to_write(&self) -> usize {
         self.shared.queued_bytes()
     }
@@ -335,62 +627,259 @@ impl WebSocket {
     // ----- closing ------------------------------------------------------------------
 
     /// Starts the closing handshake with `code` and `reason` (cut to 123 bytes
-    /// on a character boundary). The state becomes `Closing`; when the peer's
-    /// close frame arrives (or after the close timeout) the connection ends
-    /// with `disconnected`. Codes that may not be sent on the wire (1005,
-    /// 1006, 1015, below 1000, 1016–2999, 5000 and up) are refused. Closing a
-    /// socket that is still connecting drops the connection; closing an
-    /// unconnected or closing one does nothing.
+    /// on a character boundary). `about_to_close` and
+    /// `state_changed(Closing)` are emitted before `close` returns; nothing can
+    /// be sent any more. When the peer's close frame arrives (or after the
+    /// close timeout) the connection ends with `disconnected`; a client also
+    /// waits for the server to end TCP first (RFC 6455 §7.1.1), for at most the
+    /// close timeout. Codes that may not be sent on the wire (1005, 1006, 1015,
+    /// below 1000, 1016–2999, 5000 and up) are refused with
+    /// [`SendError::InvalidCloseCode`](crate::protocol::session::SendError::InvalidCloseCode).
+    /// Closing a socket that is still connecting drops the connection; closing
+    /// an unconnected or closing one does nothing.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::{CloseCode, SocketState};
+    /// assert!(ws.close(CloseCode::AbnormalDisconnection, "").is_err()); // never sent
+    /// ws.close(CloseCode::Normal, "bye").unwrap();
+    /// assert_eq!(ws.state(), SocketState::Closing);
+    /// reactor.run_until_idle();
+    /// assert_eq!(peer.frames()[0].close_status(), Some((CloseCode::Normal, "bye".into())));
+    /// peer.send_close(Some((1000, "bye"))); // the server answers...
+    /// peer.shutdown(); // ...and ends TCP
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// ```
     pub fn close(&self, code: CloseCode, reason: &str) -> Result<(), CloseError> {
         self.shared.close(code, reason)
     }
 
     /// Drops the connection at once, without a closing handshake. Queued
-    /// output is discarded.
+    /// output is discarded. An open connection emits `about_to_close`, then
+    /// `state_changed(Unconnected)`, `disconnected` and
+    /// `read_channel_finished`, all before `abort` returns.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::SocketState;
+    /// ws.send_text_message("never sent");
+    /// ws.abort();
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// reactor.run_until_idle();
+    /// assert!(peer.frames().is_empty()); // no message, no close frame
+    /// assert!(peer.is_closed_by_library());
+    /// ```
     pub fn abort(&self) {
         self.shared.abort_with(None, false);
     }
 
-    /// The code of the close frame this side sent (its own, or the echo of
-    /// the peer's), 1006 after a connection lost without one; 1000 before.
+    /// The close code of the last connection: the code given to `close()` when
+    /// this side closed first; the peer's when it did (1005,
+    /// [`CloseCode::MissingStatusCode`], for a close frame without a code, which
+    /// is echoed empty); the code of the error when the peer broke the protocol
+    /// or a limit (1002, 1007, 1009…) or the incomplete-frame timeout fired
+    /// (1001); 1006 when the connection was lost without a closing handshake
+    /// (Qt leaves 1000). 1000 before any close; not reset by `open()`.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// assert_eq!(ws.close_code(), CloseCode::Normal);
+    /// peer.send_close(None); // a close frame without a status code
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.close_code(), CloseCode::MissingStatusCode); // Qt says 1000
+    /// assert!(peer.frames()[0].payload.is_empty()); // echoed empty
+    /// ```
     pub fn close_code(&self) -> CloseCode {
         self.shared.st.borrow().close_code
     }
 
-    /// The reason that went with [`WebSocket::close_code`].
+    /// The reason that went with [`WebSocket::close_code`] (for an error: the
+    /// same text as [`WebSocket::error_string`]).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// peer.send_close(Some((1001, "going home")));
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.close_code(), CloseCode::GoingAway);
+    /// assert_eq!(ws.close_reason(), "going home");
+    /// ```
     pub fn close_reason(&self) -> String {
         self.shared.st.borrow().close_reason.clone()
     }
 
     // ----- state ------------------------------------------------------------------------
 
-    /// The WebSocket state.
+    /// The WebSocket state (see [`SocketState`]).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// assert_eq!(ws.state(), SocketState::Connecting);
+    /// ws.abort();
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// ```
     pub fn state(&self) -> SocketState {
         self.shared.st.borrow().state
     }
 
     /// True when connected (the opening handshake succeeded and the closing
     /// one has not started).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// assert!(ws.is_valid());
+    /// ws.close(CloseCode::Normal, "").unwrap();
+    /// assert!(!ws.is_valid()); // closing already
+    /// ```
     pub fn is_valid(&self) -> bool {
         self.state() == SocketState::Connected
     }
 
-    /// The last error's kind ([`SocketError::Unknown`] before any).
+    /// The last error's kind ([`SocketError::Unknown`] before any). Unlike Qt's
+    /// `error()`, which only reflects the TCP socket, it also records
+    /// WebSocket-level failures: a failed opening handshake, a timeout, a
+    /// protocol violation by the peer ([`SocketError::Protocol`]). An error
+    /// that [`WebSocket::open`] returns at once leaves it unchanged (as in Qt).
+    /// It is not cleared by a new `open()`.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketError, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.error(), SocketError::Unknown);
+    /// ws.open("ws://nowhere.example/").unwrap(); // no such host on the fake network
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.error(), SocketError::HostNotFound);
+    /// assert_eq!(ws.error_string(), "Host not found");
+    /// ```
     pub fn error(&self) -> SocketError {
         self.shared.st.borrow().error
     }
 
-    /// A readable description of the last error (empty before any).
+    /// A readable description of the last error (empty before any; Qt reads
+    /// "Unknown error" once a socket exists). For a protocol violation it is
+    /// the reason sent in the close frame.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::{protocol::OpCode, CloseCode, SocketError};
+    /// peer.send_raw_frame(true, 0b100, OpCode::Text, b"x"); // an RSV bit, not negotiated
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.error(), SocketError::Protocol);
+    /// assert_eq!(ws.error_string(), "Rsv field is non-zero");
+    /// assert_eq!(ws.close_code(), CloseCode::ProtocolError);
+    /// ```
     pub fn error_string(&self) -> String {
         self.shared.st.borrow().error_string.clone()
     }
 
-    /// The origin sent (client) or received (server side).
+    /// The origin sent (client) or received (server side; empty without an
+    /// `Origin` header).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = WebSocket::with_origin(reactor.event_loop(), "https://app.example");
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let socket = server.next_pending_connection().unwrap();
+    /// assert_eq!(socket.origin(), "https://app.example");
+    /// ```
     pub fn origin(&self) -> String {
         self.shared.st.borrow().origin.clone()
     }
 
-    /// The subprotocol the server chose (empty if none).
+    /// The subprotocol the server chose (empty if none): the first of the
+    /// client's list that the server supports.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.set_supported_subprotocols(&["chat"]);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// client.set_requested_subprotocols(&["superchat", "chat"]);
+    /// client.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.subprotocol(), "chat");
+    /// assert_eq!(server.next_pending_connection().unwrap().subprotocol(), "chat");
+    /// ```
     pub fn subprotocol(&self) -> String {
         self.shared
             .st
@@ -400,12 +889,34 @@ impl WebSocket {
             .unwrap_or_default()
     }
 
-    /// The URL opened (client) or requested (server side, rebuilt from `Host`).
+    /// The URL opened (client) or requested (server side, rebuilt from `Host`
+    /// and the request-target); `None` before.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.request_url(), None);
+    /// ws.open("ws://127.0.0.1:8080/chat").unwrap();
+    /// assert_eq!(ws.request_url().unwrap().as_str(), "ws://127.0.0.1:8080/chat");
+    /// ```
     pub fn request_url(&self) -> Option<url::Url> {
         self.shared.st.borrow().url.clone()
     }
 
-    /// The path and query of the request URL, e.g. `/chat?room=1`.
+    /// The path and query of the request, e.g. `/chat?room=1`, as sent on the
+    /// request line (percent-encoded, `/` for an empty path; the fragment is
+    /// dropped). On the server side it is the request-target as the client sent
+    /// it (Qt gives the whole URL there). Empty before `open()`.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.resource_name(), "");
+    /// ws.open("ws://127.0.0.1/chat room?id=1#top").unwrap();
+    /// assert_eq!(ws.resource_name(), "/chat%20room?id=1");
+    /// ```
     pub fn resource_name(&self) -> String {
         let st = self.shared.st.borrow();
         if let Some(req) = &st.request {
@@ -417,32 +928,128 @@ impl WebSocket {
         String::new()
     }
 
-    /// The peer's address, once connected.
+    /// The peer's address, once the TCP connection is up (`None` before and
+    /// after).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// assert_eq!(ws.peer_address(), Some("127.0.0.1".parse().unwrap()));
+    /// ws.abort();
+    /// assert_eq!(ws.peer_address(), None);
+    /// ```
     pub fn peer_address(&self) -> Option<IpAddr> {
         self.shared.st.borrow().peer.map(|a| a.ip())
     }
 
     /// The peer's port (0 when not connected).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// assert_eq!(ws.peer_port(), 80); // the default port of ws://
+    /// ws.abort();
+    /// assert_eq!(ws.peer_port(), 0);
+    /// ```
     pub fn peer_port(&self) -> u16 {
         self.shared.st.borrow().peer.map_or(0, |a| a.port())
     }
 
     /// The host name given to `open()` (empty on the server side).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// reactor.add_host("chat.example", "127.0.0.1".parse().unwrap());
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://chat.example/").unwrap();
+    /// assert_eq!(ws.peer_name(), "chat.example");
+    /// ```
     pub fn peer_name(&self) -> String {
         self.shared.st.borrow().peer_name.clone()
     }
 
-    /// The local address of the connection.
+    /// The local address of the connection, once the TCP connection is up.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// assert_eq!(ws.local_address(), Some("127.0.0.1".parse().unwrap()));
+    /// ```
     pub fn local_address(&self) -> Option<IpAddr> {
         self.shared.st.borrow().local.map(|a| a.ip())
     }
 
     /// The local port (0 when not connected).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// assert_ne!(ws.local_port(), 0);
+    /// ws.abort();
+    /// assert_eq!(ws.local_port(), 0);
+    /// ```
     pub fn local_port(&self) -> u16 {
         self.shared.st.borrow().local.map_or(0, |a| a.port())
     }
 
-    /// The peer's socket address.
+    /// The peer's socket address (address and port together; not in Qt).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// assert_eq!(ws.peer_socket_addr(), Some("127.0.0.1:80".parse().unwrap()));
+    /// ```
     pub fn peer_socket_addr(&self) -> Option<SocketAddr> {
         self.shared.st.borrow().peer
     }
@@ -450,54 +1057,199 @@ impl WebSocket {
     // ----- limits -------------------------------------------------------------------------
 
     /// Sets the largest frame accepted from the peer; a larger one closes the
-    /// connection with 1009 before its payload is buffered. Values above
-    /// [`MAX_INCOMING_SIZE`] are ignored (the old value is kept), as in Qt.
+    /// connection with 1009 as soon as its header arrives, before its payload
+    /// is buffered. Values above [`MAX_INCOMING_SIZE`] are ignored (the old
+    /// value is kept), as in Qt. Applies from the next frame on.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// ws.set_max_allowed_incoming_frame_size(4);
+    /// peer.send_text("hello"); // 5 bytes
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.close_code(), CloseCode::TooMuchData);
+    /// assert_eq!(ws.error_string(), "Maximum framesize exceeded.");
+    /// ```
     pub fn set_max_allowed_incoming_frame_size(&self, size: u64) {
         if size <= MAX_INCOMING_SIZE {
             self.update_config(|c| c.max_frame_size = size);
         }
     }
 
-    /// The largest frame accepted (default 16 MiB).
+    /// The largest frame accepted (default 16 MiB; Qt's default is 2 GiB,
+    /// which let a peer exhaust memory: CVE-2018-21035).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// assert_eq!(ws.max_allowed_incoming_frame_size(), 16 << 20);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn max_allowed_incoming_frame_size(&self) -> u64 {
         self.shared.st.borrow().config.max_frame_size
     }
 
-    /// Sets the largest message accepted; values above
+    /// Sets the largest message accepted (the sum of its frames); a message
+    /// that would grow past it closes the connection with 1009. Values above
     /// [`MAX_INCOMING_SIZE`] are ignored.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::{protocol::OpCode, CloseCode};
+    /// ws.set_max_allowed_incoming_message_size(5);
+    /// peer.send_frame(false, OpCode::Text, b"abc");
+    /// peer.send_frame(true, OpCode::Continuation, b"def"); // 6 bytes in all
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.close_code(), CloseCode::TooMuchData);
+    /// assert_eq!(ws.error_string(), "Received message is too big.");
+    /// ```
     pub fn set_max_allowed_incoming_message_size(&self, size: u64) {
         if size <= MAX_INCOMING_SIZE {
             self.update_config(|c| c.max_message_size = size);
         }
     }
 
-    /// The largest message accepted (default 64 MiB).
+    /// The largest message accepted (default 64 MiB; Qt: 2 GiB).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// assert_eq!(ws.max_allowed_incoming_message_size(), 64 << 20);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn max_allowed_incoming_message_size(&self) -> u64 {
         self.shared.st.borrow().config.max_message_size
     }
 
     /// Sets the frame size outgoing messages are split into. 0 and values
-    /// above [`MAX_OUTGOING_FRAME_SIZE`] are refused (old value kept).
+    /// above [`MAX_OUTGOING_FRAME_SIZE`] are refused (old value kept); Qt
+    /// accepts 0 and then crashes on the next send.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::protocol::OpCode;
+    /// ws.set_outgoing_frame_size(0); // refused
+    /// assert_eq!(ws.outgoing_frame_size(), 524_288);
+    /// ws.set_outgoing_frame_size(2);
+    /// ws.send_text_message("abcde");
+    /// reactor.run_until_idle();
+    /// let frames: Vec<_> = peer.frames().iter().map(|f| (f.opcode, f.fin)).collect();
+    /// assert_eq!(frames, [(OpCode::Text, false), (OpCode::Continuation, false),
+    ///                     (OpCode::Continuation, true)]);
+    /// ```
     pub fn set_outgoing_frame_size(&self, size: usize) {
         if (1..=MAX_OUTGOING_FRAME_SIZE).contains(&size) {
             self.shared.st.borrow_mut().outgoing_frame_size = size;
         }
     }
 
-    /// The outgoing frame size (default 524288).
+    /// The outgoing frame size (default 524288, [`DEFAULT_OUTGOING_FRAME_SIZE`]).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.set_outgoing_frame_size(4096);
+    /// assert_eq!(ws.outgoing_frame_size(), 4096);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn outgoing_frame_size(&self) -> usize {
         self.shared.st.borrow().outgoing_frame_size
     }
 
     /// How long the socket waits for the peer's close frame, and then for the
-    /// end of the TCP stream. Default 3 s.
+    /// end of the TCP stream. Default 3 s (as Qt 6.12). It is read when the
+    /// wait starts: set it before `close()`.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::{CloseCode, SocketState};
+    /// use std::time::Duration;
+    /// ws.set_close_timeout(Duration::from_secs(1));
+    /// ws.close(CloseCode::Normal, "").unwrap();
+    /// reactor.advance(Duration::from_millis(999)); // the server never answers
+    /// assert_eq!(ws.state(), SocketState::Closing);
+    /// reactor.advance(Duration::from_millis(1));
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// ```
     pub fn set_close_timeout(&self, timeout: Duration) {
         self.update_config(|c| c.close_timeout = timeout);
     }
 
     /// How long a frame or fragmented message may stay incomplete with no
-    /// byte received before the socket closes with 1001 (Qt: 5 s); `None`
-    /// disables it.
+    /// byte received before the socket closes with 1001 "Timeout when reading
+    /// data from socket." and emits `error_occurred(SocketTimeout)` (Qt: 5 s,
+    /// fixed, and no error signal). Every byte received restarts it; `None`
+    /// disables it. A frame counts as started once its whole header (2 to 14
+    /// bytes) has arrived: a partial header alone does not start it.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::{CloseCode, SocketError};
+    /// use std::time::Duration;
+    /// ws.set_incomplete_frame_timeout(Some(Duration::from_secs(1)));
+    /// peer.write(&[0x81, 0x05, b'h']); // a 5-byte text frame, 1 byte of it sent
+    /// reactor.advance(Duration::from_secs(1));
+    /// assert_eq!(ws.close_code(), CloseCode::GoingAway);
+    /// assert_eq!(ws.error(), SocketError::SocketTimeout);
+    /// ```
     pub fn set_incomplete_frame_timeout(&self, timeout: Option<Duration>) {
         self.update_config(|c| c.incomplete_timeout = timeout);
     }
@@ -513,67 +1265,339 @@ impl WebSocket {
 
     // ----- signals ------------------------------------------------------------------------
 
-    /// Emitted when the opening handshake succeeded.
+    /// Emitted when the opening handshake succeeded, after
+    /// `state_changed(Connected)`.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.connected().connect(|ws| {
+    ///     ws.send_text_message("hello");
+    /// });
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// // ... `peer`, playing the server, accepts the connection and the upgrade ...
+    /// peer.accept_handshake().unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(peer.frames()[0].text(), Some("hello"));
+    /// ```
     pub fn connected(&self) -> &Signal<dyn Fn(&WebSocket)> {
         &self.shared.sig.connected
     }
 
     /// Emitted when the socket became unconnected after having been
-    /// connecting or connected.
+    /// connecting or connected. As in Qt, a connect that fails emits it too,
+    /// before `error_occurred`.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let log = Rc::new(RefCell::new(Vec::new()));
+    /// let l = log.clone();
+    /// ws.disconnected().connect(move |_| l.borrow_mut().push("disconnected".to_string()));
+    /// let l = log.clone();
+    /// ws.error_occurred().connect(move |_, e| l.borrow_mut().push(format!("{e:?}")));
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// reactor.next_connection().unwrap().refuse();
+    /// reactor.run_until_idle();
+    /// assert_eq!(*log.borrow(), ["disconnected", "ConnectionRefused"]);
+    /// ```
     pub fn disconnected(&self) -> &Signal<dyn Fn(&WebSocket)> {
         &self.shared.sig.disconnected
     }
 
     /// Emitted with the new state on every change.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketState, WebSocket};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let states = Rc::new(RefCell::new(Vec::new()));
+    /// let s = states.clone();
+    /// ws.state_changed().connect(move |_, state| s.borrow_mut().push(state));
+    /// ws.open("ws://127.0.0.1/").unwrap(); // emits Connecting before returning
+    /// ws.abort();
+    /// assert_eq!(*states.borrow(), [SocketState::Connecting, SocketState::Unconnected]);
+    /// ```
     pub fn state_changed(&self) -> &Signal<dyn Fn(&WebSocket, SocketState)> {
         &self.shared.sig.state_changed
     }
 
-    /// Emitted once when the socket is about to close.
+    /// Emitted once when the closing of an open connection starts: on
+    /// `close()`, on the peer's close frame, on a protocol error or timeout, on
+    /// `abort()`. Not emitted when the connection is lost without a closing
+    /// handshake (as in Qt); Qt emits it twice on most other paths.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::CloseCode;
+    /// use std::{cell::Cell, rc::Rc};
+    /// let count = Rc::new(Cell::new(0));
+    /// let c = count.clone();
+    /// ws.about_to_close().connect(move |_| c.set(c.get() + 1));
+    /// ws.close(CloseCode::Normal, "").unwrap(); // emitted here...
+    /// peer.send_close(Some((1000, "")));
+    /// peer.shutdown();
+    /// reactor.run_until_idle(); // ...and not again when the connection ends
+    /// assert_eq!(count.get(), 1);
+    /// ```
     pub fn about_to_close(&self) -> &Signal<dyn Fn(&WebSocket)> {
         &self.shared.sig.about_to_close
     }
 
-    /// Emitted when no more data will be read (after `disconnected`).
+    /// Emitted when no more data will be read: right after `disconnected`
+    /// when an open connection ends.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let order = Rc::new(RefCell::new(Vec::new()));
+    /// let o = order.clone();
+    /// ws.disconnected().connect(move |_| o.borrow_mut().push("disconnected"));
+    /// let o = order.clone();
+    /// ws.read_channel_finished().connect(move |_| o.borrow_mut().push("finished"));
+    /// peer.shutdown(); // the server ends TCP without a closing handshake
+    /// reactor.run_until_idle();
+    /// assert_eq!(*order.borrow(), ["disconnected", "finished"]);
+    /// ```
     pub fn read_channel_finished(&self) -> &Signal<dyn Fn(&WebSocket)> {
         &self.shared.sig.read_channel_finished
     }
 
     /// Emitted with the error's kind; [`WebSocket::error_string`] says more.
+    /// Besides Qt's cases (a refused `open()`, a failed connect or handshake,
+    /// a lost connection) it reports protocol violations by the peer
+    /// ([`SocketError::Protocol`]) and timeouts ([`SocketError::SocketTimeout`]).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// ws.error_occurred()
+    ///     .connect(move |ws, e| s.borrow_mut().push(format!("{e:?}: {}", ws.error_string())));
+    /// assert!(ws.open("ftp://example.com/").is_err());
+    /// assert_eq!(*seen.borrow(), ["UnsupportedSocketOperation: Unsupported WebSocket scheme: ftp"]);
+    /// ```
     pub fn error_occurred(&self) -> &Signal<dyn Fn(&WebSocket, SocketError)> {
         &self.shared.sig.error_occurred
     }
 
-    /// Emitted with each whole text message. The `&str` borrows the
-    /// socket's buffer: copy it to keep it.
+    /// Emitted with each whole text message (after the `text_frame_received`
+    /// of its last frame). The `&str` borrows the socket's buffer: copy it to
+    /// keep it.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::protocol::OpCode;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let got = Rc::new(RefCell::new(Vec::new()));
+    /// let g = got.clone();
+    /// ws.text_message_received().connect(move |_, text| g.borrow_mut().push(text.to_owned()));
+    /// peer.send_text("one");
+    /// peer.send_frame(false, OpCode::Text, b"tw");
+    /// peer.send_frame(true, OpCode::Continuation, b"o");
+    /// reactor.run_until_idle();
+    /// assert_eq!(*got.borrow(), ["one", "two"]);
+    /// ```
     pub fn text_message_received(&self) -> &Signal<dyn Fn(&WebSocket, &str)> {
         &self.shared.sig.text_message_received
     }
 
-    /// Emitted with each whole binary message.
+    /// Emitted with each whole binary message. The slice borrows the socket's
+    /// buffer.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// // An echo: the slot answers through the socket it is given.
+    /// ws.binary_message_received().connect(|ws, data| {
+    ///     ws.send_binary_message(data);
+    /// });
+    /// peer.send_binary(&[0xca, 0xfe]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(peer.frames()[0].payload, [0xca, 0xfe]);
+    /// ```
     pub fn binary_message_received(&self) -> &Signal<dyn Fn(&WebSocket, &[u8])> {
         &self.shared.sig.binary_message_received
     }
 
     /// Emitted with each text frame and whether it is the message's last.
     /// A code point split across frames is delivered with the frame that
-    /// finishes it.
+    /// finishes it (Qt 6.4 to 6.11 failed such messages with 1007).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::protocol::OpCode;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let frames = Rc::new(RefCell::new(Vec::new()));
+    /// let f = frames.clone();
+    /// ws.text_frame_received()
+    ///     .connect(move |_, text, last| f.borrow_mut().push((text.to_owned(), last)));
+    /// peer.send_frame(false, OpCode::Text, b"caf\xc3"); // "é" is C3 A9
+    /// peer.send_frame(true, OpCode::Continuation, b"\xa9!");
+    /// reactor.run_until_idle();
+    /// assert_eq!(*frames.borrow(), [("caf".to_owned(), false), ("é!".to_owned(), true)]);
+    /// ```
     pub fn text_frame_received(&self) -> &Signal<dyn Fn(&WebSocket, &str, bool)> {
         &self.shared.sig.text_frame_received
     }
 
     /// Emitted with each binary frame and whether it is the message's last.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::protocol::OpCode;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let frames = Rc::new(RefCell::new(Vec::new()));
+    /// let f = frames.clone();
+    /// ws.binary_frame_received()
+    ///     .connect(move |_, data, last| f.borrow_mut().push((data.len(), last)));
+    /// peer.send_frame(false, OpCode::Binary, &[0; 3]);
+    /// peer.send_frame(true, OpCode::Continuation, &[0; 2]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(*frames.borrow(), [(3, false), (2, true)]);
+    /// ```
     pub fn binary_frame_received(&self) -> &Signal<dyn Fn(&WebSocket, &[u8], bool)> {
         &self.shared.sig.binary_frame_received
     }
 
     /// Emitted when a pong arrives, with the time since the last `ping()`
-    /// (measured on the loop's clock) and the pong's payload.
+    /// (measured on the loop's clock; since the socket's creation if it never
+    /// pinged) and the pong's payload. Unsolicited pongs are reported too, as
+    /// in Qt. Pings from the peer are answered automatically, with no signal.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// let rtt = Rc::new(Cell::new(None));
+    /// let r = rtt.clone();
+    /// ws.pong().connect(move |_, elapsed, payload| {
+    ///     assert_eq!(payload, b"t1");
+    ///     r.set(Some(elapsed));
+    /// });
+    /// ws.ping(b"t1");
+    /// reactor.advance(Duration::from_millis(250)); // the fake clock moves 250 ms
+    /// peer.send_pong(b"t1");
+    /// reactor.run_until_idle();
+    /// assert_eq!(rtt.get(), Some(Duration::from_millis(250)));
+    /// ```
     pub fn pong(&self) -> &Signal<dyn Fn(&WebSocket, Duration, &[u8])> {
         &self.shared.sig.pong
     }
 
-    /// Emitted with the number of bytes written to the transport.
+    /// Emitted with the number of bytes written to the transport (frame
+    /// headers and the upgrade request included), once per write. Sends made
+    /// during one turn of the loop are corked into one write.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let writes = Rc::new(RefCell::new(Vec::new()));
+    /// let w = writes.clone();
+    /// ws.bytes_written().connect(move |_, n| w.borrow_mut().push(n));
+    /// ws.send_text_message("hi"); // 8 bytes on the wire
+    /// ws.send_text_message("there"); // 11 bytes
+    /// reactor.run_until_idle();
+    /// assert_eq!(*writes.borrow(), [19]); // one write for both
+    /// ```
     pub fn bytes_written(&self) -> &Signal<dyn Fn(&WebSocket, u64)> {
         &self.shared.sig.bytes_written
     }

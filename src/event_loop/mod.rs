@@ -126,6 +126,22 @@ impl fmt::Debug for Handle {
 impl Handle {
     /// Posts `f` to run on the loop thread. Wakes the loop if it is waiting.
     /// If the loop is gone, `f` is dropped unrun.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// let handle = ev.handle();
+    /// let worker = std::thread::spawn(move || {
+    ///     let answer = 6 * 7; // computed off the loop thread
+    ///     handle.post(move |ev| {
+    ///         assert_eq!(answer, 42); // runs on the loop thread
+    ///         ev.quit();
+    ///     });
+    /// });
+    /// ev.run();
+    /// worker.join().unwrap();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn post(&self, f: impl FnOnce(&EventLoop) + Send + 'static) {
         if let Ok(mut q) = self.remote.queue.lock() {
             q.push(Box::new(f));
@@ -136,7 +152,17 @@ impl Handle {
         }
     }
 
-    /// Asks the loop to return from [`EventLoop::run`].
+    /// Asks the loop to return from [`EventLoop::run`], from any thread (it
+    /// posts [`EventLoop::quit`]).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// let handle = ev.handle();
+    /// std::thread::spawn(move || handle.quit());
+    /// ev.run(); // returns once the other thread's quit arrives
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn quit(&self) {
         self.post(|ev| ev.quit());
     }
@@ -207,6 +233,13 @@ impl EventLoop {
 
     /// True for a loop made by [`crate::testing::FakeReactor`] (manual clock,
     /// in-memory network).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, testing::FakeReactor};
+    /// assert!(!EventLoop::new()?.is_fake());
+    /// assert!(FakeReactor::new().event_loop().is_fake());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn is_fake(&self) -> bool {
         self.inner.fake.is_some()
     }
@@ -242,6 +275,15 @@ impl EventLoop {
     }
 
     /// A `Send` handle for posting closures from other threads.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::{EventLoop, Handle};
+    /// fn needs_send_and_sync<T: Send + Sync>(_: &T) {}
+    /// let ev = EventLoop::new()?;
+    /// let handle: Handle = ev.handle();
+    /// needs_send_and_sync(&handle);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn handle(&self) -> Handle {
         Handle {
             remote: self.inner.remote.clone(),
@@ -276,12 +318,38 @@ impl EventLoop {
         self.add_timer_at(self.now() + delay, f)
     }
 
-    /// Calls `f` once at `deadline` (on the loop's clock).
+    /// Calls `f` once at `deadline` (on the loop's clock), or on the first turn
+    /// of the loop if the deadline has passed.
+    ///
+    /// ```
+    /// use qwebsocket::testing::FakeReactor;
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// let reactor = FakeReactor::new();
+    /// let ev = reactor.event_loop();
+    /// let fired = Rc::new(Cell::new(false));
+    /// let f = fired.clone();
+    /// ev.add_timer_at(ev.now() + Duration::from_secs(60), move |_| f.set(true));
+    /// reactor.advance(Duration::from_secs(59));
+    /// assert!(!fired.get());
+    /// reactor.advance(Duration::from_secs(1));
+    /// assert!(fired.get());
+    /// ```
     pub fn add_timer_at(&self, deadline: Instant, f: impl FnOnce(&EventLoop) + 'static) -> TimerId {
         self.inner.timers.borrow_mut().add(deadline, Box::new(f))
     }
 
     /// Cancels a timer; returns false if it already fired or was cancelled.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// let id = ev.add_timer(Duration::from_secs(1), |_| unreachable!());
+    /// assert!(ev.cancel_timer(id));
+    /// assert!(!ev.cancel_timer(id)); // already cancelled
+    /// assert_eq!(ev.next_timer_deadline(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn cancel_timer(&self, id: TimerId) -> bool {
         self.inner.timers.borrow_mut().cancel(id)
     }
@@ -298,12 +366,39 @@ impl EventLoop {
         self.inner.timers.borrow_mut().next_deadline()
     }
 
-    /// Makes [`EventLoop::run`] return once the current turn is done.
+    /// Makes [`EventLoop::run`] return once the current turn is done. It only
+    /// affects a loop that is running: `run` starts by forgetting an earlier
+    /// `quit` (post the call, as below, to stop a loop before it starts).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// ev.post(|ev| ev.quit()); // runs inside run(), and makes it return
+    /// ev.run();
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn quit(&self) {
         self.inner.quit.set(true);
     }
 
-    /// Runs the loop until [`EventLoop::quit`] is called.
+    /// Runs the loop until [`EventLoop::quit`] is called: Qt's
+    /// `QCoreApplication::exec()`. Every slot, timer and posted closure runs
+    /// inside it, on this thread. It also returns if polling fails (logged).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// use std::{cell::Cell, rc::Rc};
+    /// let ev = EventLoop::new()?;
+    /// let turns = Rc::new(Cell::new(0));
+    /// let t = turns.clone();
+    /// ev.post(move |ev| {
+    ///     t.set(t.get() + 1);
+    ///     ev.quit();
+    /// });
+    /// ev.run();
+    /// assert_eq!(turns.get(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn run(&self) {
         self.inner.quit.set(false);
         while !self.inner.quit.get() {
@@ -485,12 +580,36 @@ impl EventLoop {
         }
     }
 
-    /// Number of objects the loop keeps alive (open connections).
+    /// Number of objects the loop keeps alive (open connections): a socket
+    /// counts from `open()` (or, on a server, from the TCP accept) until it is
+    /// unconnected again. Handy to check in tests that nothing leaks.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(reactor.event_loop().live_connections(), 0);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// assert_eq!(reactor.event_loop().live_connections(), 1);
+    /// ws.abort();
+    /// assert_eq!(reactor.event_loop().live_connections(), 0);
+    /// ```
     pub fn live_connections(&self) -> usize {
         self.inner.live.borrow().len()
     }
 
     /// Number of registered I/O sources (listeners and connections).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    /// assert_eq!(ev.registered_sources(), 1);
+    /// server.close();
+    /// assert_eq!(ev.registered_sources(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn registered_sources(&self) -> usize {
         self.inner
             .handlers

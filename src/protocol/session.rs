@@ -217,6 +217,8 @@ pub struct Session {
     config: SessionConfig,
     close: CloseState,
     incoming: Option<Incoming>,
+    /// Some bytes of the next frame's header arrived, not all.
+    partial_header: bool,
     /// Type of the fragmented message being received, if any.
     message_kind: Option<MessageKind>,
     /// Bytes of the fragmented message received so far.
@@ -275,6 +277,7 @@ impl Session {
             config,
             close: CloseState::Open,
             incoming: None,
+            partial_header: false,
             message_kind: None,
             message: Vec::new(),
             message_len: 0,
@@ -429,8 +432,14 @@ impl Session {
             Some(inc) => inc,
             None => {
                 let Some((header, header_len)) = FrameHeader::parse(input, 0)? else {
+                    // Part of a header is an incomplete frame too (timeout applies).
+                    if !input.is_empty() && !self.partial_header {
+                        self.partial_header = true;
+                        self.last_rx = now;
+                    }
                     return Ok((0, None));
                 };
+                self.partial_header = false;
                 self.check_header(&header)?;
                 let mut inc = Incoming {
                     header,
@@ -782,7 +791,8 @@ impl Session {
         match self.close {
             CloseState::CloseSent { deadline } => Some(deadline),
             CloseState::Open => {
-                let incomplete = self.incoming.is_some() || self.message_kind.is_some();
+                let incomplete =
+                    self.incoming.is_some() || self.partial_header || self.message_kind.is_some();
                 match (incomplete, self.config.incomplete_timeout) {
                     (true, Some(t)) => Some(self.last_rx + t),
                     _ => None,
@@ -805,9 +815,9 @@ impl Session {
             }
             CloseState::Open => {
                 let reason = "Timeout when reading data from socket.";
+                // The receive state is kept: the peer may still finish its
+                // frame before it sees our close, and that must parse.
                 let _ = self.close(CloseCode::GoingAway, reason, now);
-                self.incoming = None;
-                self.message_kind = None;
                 Some(SessionEvent::IncompleteTimeout)
             }
             _ => None,

@@ -184,7 +184,13 @@ impl Shared {
             return;
         }
         let ws = self.handle();
+        let generation = self.st.borrow().generation;
         for e in emits {
+            // A slot reset or reopened the connection: the rest of this batch
+            // describes a connection that is gone.
+            if self.st.borrow().generation != generation {
+                break;
+            }
             match e {
                 Emit::State(s) => self.sig.state_changed.emit(&ws, s),
                 Emit::Connected => self.sig.connected.emit(&ws),
@@ -531,10 +537,17 @@ impl Shared {
                 n > 0
             }
             Err(e) => {
-                self.connection_lost(
-                    SocketError::Network,
-                    format!("Error writing bytes to socket: {e}."),
-                );
+                let (kind, msg) = match SocketError::from_io(&e) {
+                    SocketError::RemoteHostClosed => (
+                        SocketError::RemoteHostClosed,
+                        "The remote host closed the connection".to_owned(),
+                    ),
+                    _ => (
+                        SocketError::Network,
+                        format!("Error writing bytes to socket: {e}."),
+                    ),
+                };
+                self.connection_lost(kind, msg);
                 false
             }
         }
@@ -722,7 +735,9 @@ impl Shared {
         match phase {
             Phase::Draining => self.finish_disconnect(),
             Phase::ServerHandshake => self.drop_silently(),
-            Phase::Idle => {}
+            // What came before the end is delivered once the socket is taken;
+            // the end is read again then.
+            Phase::Pending | Phase::Idle => {}
             _ => self.connection_lost(
                 SocketError::RemoteHostClosed,
                 "The remote host closed the connection".into(),
@@ -1071,7 +1086,9 @@ impl Shared {
                 }
             }
             _ => {
-                // Not open yet: nothing to say to the peer.
+                // Not open yet: nothing to say to the peer. Qt still emits
+                // about_to_close first.
+                self.sig.about_to_close.emit(&self.handle());
                 {
                     let mut st = self.st.borrow_mut();
                     st.close_code = code;

@@ -1,0 +1,381 @@
+//! Helpers shared by the state machine tests: a signal recorder, raw frame
+//! builders and the usual connection set-ups on the fake reactor.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
+
+use qwebsocket::protocol::mask::apply_mask;
+use qwebsocket::protocol::{FrameHeader, OpCode};
+use qwebsocket::testing::{FakeReactor, Peer, ReceivedFrame};
+use qwebsocket::{CloseCode, SocketState, SslMode, WebSocket, WebSocketServer};
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::rc::Rc;
+
+/// Every signal a socket or server emitted, in order, as short strings.
+pub type Log = Rc<RefCell<Vec<String>>>;
+
+/// Lower-case hex without separators.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Connects a slot to every signal of `ws` (except `bytes_written`, which
+/// tests that care connect themselves) and returns the log they fill.
+pub fn record(ws: &WebSocket) -> Log {
+    let log: Log = Rc::default();
+    let l = log.clone();
+    ws.state_changed()
+        .connect(move |_, s| l.borrow_mut().push(format!("state:{s:?}")));
+    let l = log.clone();
+    ws.connected()
+        .connect(move |_| l.borrow_mut().push("connected".into()));
+    let l = log.clone();
+    ws.disconnected()
+        .connect(move |_| l.borrow_mut().push("disconnected".into()));
+    let l = log.clone();
+    ws.about_to_close()
+        .connect(move |_| l.borrow_mut().push("about_to_close".into()));
+    let l = log.clone();
+    ws.read_channel_finished()
+        .connect(move |_| l.borrow_mut().push("read_channel_finished".into()));
+    let l = log.clone();
+    ws.error_occurred()
+        .connect(move |_, e| l.borrow_mut().push(format!("error:{e:?}")));
+    let l = log.clone();
+    ws.text_message_received()
+        .connect(move |_, t| l.borrow_mut().push(format!("text:{t}")));
+    let l = log.clone();
+    ws.binary_message_received()
+        .connect(move |_, b| l.borrow_mut().push(format!("binary:{}", hex(b))));
+    let l = log.clone();
+    ws.text_frame_received()
+        .connect(move |_, t, last| l.borrow_mut().push(format!("text_frame:{t}:{last}")));
+    let l = log.clone();
+    ws.binary_frame_received().connect(move |_, b, last| {
+        l.borrow_mut()
+            .push(format!("binary_frame:{}:{last}", hex(b)))
+    });
+    let l = log.clone();
+    ws.pong().connect(move |_, elapsed, payload| {
+        l.borrow_mut().push(format!(
+            "pong:{}ms:{}",
+            elapsed.as_millis(),
+            String::from_utf8_lossy(payload)
+        ))
+    });
+    log
+}
+
+/// Connects a slot to every signal of `server`.
+pub fn record_server(server: &WebSocketServer) -> Log {
+    let log: Log = Rc::default();
+    let l = log.clone();
+    server
+        .new_connection()
+        .connect(move |_| l.borrow_mut().push("new_connection".into()));
+    let l = log.clone();
+    server
+        .server_error()
+        .connect(move |_, code| l.borrow_mut().push(format!("server_error:{}", code.code())));
+    let l = log.clone();
+    server
+        .accept_error()
+        .connect(move |_, e| l.borrow_mut().push(format!("accept_error:{e:?}")));
+    let l = log.clone();
+    server
+        .closed()
+        .connect(move |_| l.borrow_mut().push("closed".into()));
+    log
+}
+
+/// Empties the log and returns what it held.
+pub fn take(log: &Log) -> Vec<String> {
+    std::mem::take(&mut *log.borrow_mut())
+}
+
+/// The encoded bytes of one frame, exactly as given (no checks): the way to
+/// send what `Peer::send_raw_frame` cannot (a masked frame from a server, an
+/// unmasked one from a client).
+pub fn raw_frame(
+    fin: bool,
+    rsv: u8,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Vec<u8> {
+    let mut bytes = frame_header(fin, rsv, opcode, mask, payload.len() as u64);
+    let at = bytes.len();
+    bytes.extend_from_slice(payload);
+    if let Some(key) = mask {
+        apply_mask(&mut bytes[at..], key, 0);
+    }
+    bytes
+}
+
+/// Only the header of a frame announcing `len` payload bytes.
+pub fn frame_header(
+    fin: bool,
+    rsv: u8,
+    opcode: OpCode,
+    mask: Option<[u8; 4]>,
+    len: u64,
+) -> Vec<u8> {
+    let header = FrameHeader {
+        fin,
+        rsv,
+        opcode,
+        mask,
+        payload_len: len,
+    };
+    let mut buf = [0u8; 14];
+    let n = header.encode(&mut buf);
+    buf[..n].to_vec()
+}
+
+/// A close frame payload: code then reason bytes.
+pub fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
+    let mut p = code.to_be_bytes().to_vec();
+    p.extend_from_slice(reason);
+    p
+}
+
+/// Decodes whole frames from raw bytes (what `Peer::frames` does, for bytes
+/// already taken with `Peer::take_bytes`). Panics on trailing partial bytes.
+pub fn decode_frames(mut bytes: &[u8]) -> Vec<ReceivedFrame> {
+    let mut out = Vec::new();
+    while !bytes.is_empty() {
+        let (h, hl) = FrameHeader::parse(bytes, 0b111)
+            .expect("a valid frame header")
+            .expect("a whole frame header");
+        let len = h.payload_len as usize;
+        assert!(
+            bytes.len() >= hl + len,
+            "a partial frame was left: {bytes:?}"
+        );
+        let mut payload = bytes[hl..hl + len].to_vec();
+        if let Some(key) = h.mask {
+            apply_mask(&mut payload, key, 0);
+        }
+        out.push(ReceivedFrame {
+            fin: h.fin,
+            rsv: h.rsv,
+            opcode: h.opcode,
+            masked: h.mask.is_some(),
+            payload,
+        });
+        bytes = &bytes[hl + len..];
+    }
+    out
+}
+
+/// A short, comparable description of a frame: `Text:hello`, `Close:1000:bye`,
+/// `Ping:abc`, `Binary:0102`, with `(masked)` and `(more)` (FIN clear) marks.
+pub fn describe(f: &ReceivedFrame) -> String {
+    let body = match f.opcode {
+        OpCode::Close => match f.close_status() {
+            Some((code, reason)) if !f.payload.is_empty() => format!("{}:{reason}", code.code()),
+            Some(_) => "empty".to_owned(),
+            None => format!("bad:{}", hex(&f.payload)),
+        },
+        OpCode::Binary => hex(&f.payload),
+        _ => String::from_utf8_lossy(&f.payload).into_owned(),
+    };
+    let mut s = format!("{:?}:{body}", f.opcode);
+    if !f.fin {
+        s.push_str("(more)");
+    }
+    if f.masked {
+        s.push_str("(masked)");
+    }
+    s
+}
+
+/// `describe` for every frame the peer got since the last call.
+pub fn frames(peer: &Peer) -> Vec<String> {
+    peer.frames().iter().map(describe).collect()
+}
+
+// ----- client side ---------------------------------------------------------
+
+/// The host name the client tests connect to.
+pub const HOST: &str = "server.test";
+/// The URL the client tests open.
+pub const URL: &str = "ws://server.test:8080/chat?room=1";
+
+/// A client socket on a fake reactor and the test's end of its connection.
+pub struct Client {
+    pub reactor: FakeReactor,
+    pub ws: WebSocket,
+    pub log: Log,
+    pub peer: Peer,
+}
+
+/// A reactor where `HOST` resolves, and a recorded socket on it (not opened).
+pub fn client_socket() -> (FakeReactor, WebSocket, Log) {
+    let reactor = FakeReactor::new();
+    reactor.add_host(HOST, IpAddr::V4(Ipv4Addr::new(10, 0, 0, 7)));
+    let ws = WebSocket::new(reactor.event_loop());
+    let log = record(&ws);
+    (reactor, ws, log)
+}
+
+/// Runs the loop until the socket's TCP connect is pending and takes it.
+pub fn pending_tcp(reactor: &FakeReactor) -> Peer {
+    reactor.run_until_idle();
+    reactor
+        .next_connection()
+        .expect("the socket started a TCP connection")
+}
+
+/// Completes the TCP connect and returns the whole upgrade request as text.
+pub fn accept_tcp(reactor: &FakeReactor, peer: &Peer) -> String {
+    peer.accept();
+    reactor.run_until_idle();
+    let bytes = peer.take_bytes();
+    let text = String::from_utf8(bytes).expect("the request is UTF-8");
+    assert!(text.ends_with("\r\n\r\n"), "incomplete request: {text:?}");
+    text
+}
+
+/// The value of header `name` in an HTTP head (first match, case-insensitive).
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.split("\r\n").skip(1).find_map(|line| {
+        let (n, v) = line.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// The accept value the server must answer to `key`.
+pub fn accept_for(key: &str) -> String {
+    qwebsocket::protocol::handshake::accept_key(key.as_bytes())
+}
+
+/// A `101 Switching Protocols` answer for `key` with extra header lines
+/// (each without its CRLF).
+pub fn switching_protocols(key: &str, extra: &[&str]) -> String {
+    let mut s = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n",
+        accept_for(key)
+    );
+    for line in extra {
+        s.push_str(line);
+        s.push_str("\r\n");
+    }
+    s.push_str("\r\n");
+    s
+}
+
+/// Opens `URL`, completes TCP and the handshake; the log is emptied.
+pub fn connected_client() -> Client {
+    let (reactor, ws, log) = client_socket();
+    ws.open(URL).expect("open accepted");
+    let peer = pending_tcp(&reactor);
+    let request = accept_tcp(&reactor, &peer);
+    let key = header(&request, "Sec-WebSocket-Key")
+        .expect("a key")
+        .to_owned();
+    peer.write(switching_protocols(&key, &[]).as_bytes());
+    reactor.run_until_idle();
+    assert_eq!(ws.state(), SocketState::Connected);
+    assert_eq!(
+        take(&log),
+        ["state:Connecting", "state:Connected", "connected"]
+    );
+    Client {
+        reactor,
+        ws,
+        log,
+        peer,
+    }
+}
+
+// ----- server side ---------------------------------------------------------
+
+/// The key of RFC 6455 §1.3 and its accept value.
+pub const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+pub const ACCEPT: &str = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=";
+
+/// A valid upgrade request for `/chat` with extra header lines.
+pub fn upgrade_request(extra: &[&str]) -> String {
+    let mut s = format!(
+        "GET /chat HTTP/1.1\r\nHost: server.test\r\nUpgrade: websocket\r\n\
+         Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    for line in extra {
+        s.push_str(line);
+        s.push_str("\r\n");
+    }
+    s.push_str("\r\n");
+    s
+}
+
+/// A server listening on 127.0.0.1 (free port) on a fresh reactor.
+pub fn listening_server() -> (FakeReactor, WebSocketServer, SocketAddr, Log) {
+    let reactor = FakeReactor::new();
+    let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    server
+        .listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+        .expect("listen on the fake network");
+    let addr = SocketAddr::new(
+        server.server_address().expect("listening"),
+        server.server_port(),
+    );
+    let log = record_server(&server);
+    (reactor, server, addr, log)
+}
+
+/// Splits what the server wrote into its HTTP head (without the blank line)
+/// and the bytes after it.
+pub fn split_response(bytes: &[u8]) -> (String, Vec<u8>) {
+    let end = bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| {
+            panic!(
+                "no complete HTTP head in {:?}",
+                String::from_utf8_lossy(bytes)
+            )
+        });
+    let head = String::from_utf8(bytes[..end].to_vec()).expect("an ASCII head");
+    (head, bytes[end + 4..].to_vec())
+}
+
+/// A client peer that upgraded, the server-side socket taken from the queue
+/// (recorded from then on) and its log.
+pub struct Upgraded {
+    pub peer: Peer,
+    pub ws: WebSocket,
+    pub log: Log,
+}
+
+/// Connects a client peer, upgrades, takes the socket from the queue.
+pub fn upgrade(reactor: &FakeReactor, server: &WebSocketServer, addr: SocketAddr) -> Upgraded {
+    let peer = reactor.connect(addr).expect("the server listens");
+    peer.write(upgrade_request(&[]).as_bytes());
+    reactor.run_until_idle();
+    let (head, rest) = split_response(&peer.take_bytes());
+    assert!(head.starts_with("HTTP/1.1 101 "), "not upgraded: {head}");
+    assert!(rest.is_empty(), "bytes after the 101: {rest:?}");
+    let ws = server
+        .next_pending_connection()
+        .expect("the upgraded socket is queued");
+    let log = record(&ws);
+    reactor.run_until_idle();
+    Upgraded { peer, ws, log }
+}
+
+/// Asserts a close code by number (readable failures for `Other` codes).
+pub fn assert_close_code(ws: &WebSocket, code: u16, reason: &str) {
+    assert_eq!(
+        (ws.close_code().code(), ws.close_reason().as_str()),
+        (code, reason),
+        "close_code()/close_reason()"
+    );
+}
+
+/// A close code from its number.
+pub fn code(n: u16) -> CloseCode {
+    CloseCode::from(n)
+}
