@@ -451,6 +451,11 @@ impl FakeReactor {
         self.run_until_idle();
     }
 
+    /// How many connections the library opened that no test took yet.
+    pub fn pending_connections(&self) -> usize {
+        self.net.pending.borrow().len()
+    }
+
     /// The oldest connection the library opened that no test took yet, still
     /// connecting: call [`Peer::accept`] or [`Peer::refuse`] on it.
     pub fn next_connection(&self) -> Option<Peer> {
@@ -507,6 +512,31 @@ impl FakeReactor {
             role: Role::Client,
             rx: RefCell::new(Vec::new()),
         })
+    }
+}
+
+/// The status and headers of a handshake response, as a client peer read it.
+///
+/// ```
+/// use qwebsocket::testing::HandshakeResponse;
+/// let r = HandshakeResponse { status: 101, headers: vec![("Upgrade".into(), "websocket".into())] };
+/// assert_eq!(r.header("upgrade"), Some("websocket"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandshakeResponse {
+    /// The HTTP status code (0 if the head could not be parsed).
+    pub status: u16,
+    /// The headers in order, names as sent.
+    pub headers: Vec<(String, String)>,
+}
+
+impl HandshakeResponse {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -677,13 +707,22 @@ impl Peer {
     /// Reads the upgrade request and answers `101 Switching Protocols`
     /// with the right accept key (no subprotocol).
     pub fn accept_handshake(&self) -> Result<ServerRequest, HandshakeError> {
+        self.accept_handshake_with(None)
+    }
+
+    /// Like [`Peer::accept_handshake`], choosing `subprotocol` (which must be
+    /// one the client requested) in the response.
+    pub fn accept_handshake_with(
+        &self,
+        subprotocol: Option<&str>,
+    ) -> Result<ServerRequest, HandshakeError> {
         let req = self
             .read_handshake_request()?
             .ok_or_else(|| HandshakeError {
                 kind: crate::protocol::handshake::HandshakeErrorKind::Malformed,
                 message: "no complete upgrade request was written".into(),
             })?;
-        let resp = accept_response(&req, None, "", std::time::SystemTime::UNIX_EPOCH)?;
+        let resp = accept_response(&req, subprotocol, "", std::time::SystemTime::UNIX_EPOCH)?;
         self.write(&resp);
         Ok(req)
     }
@@ -696,6 +735,20 @@ impl Peer {
     /// Writes one frame with the given RSV bits (to test refusal).
     pub fn send_raw_frame(&self, fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) {
         let mask = (self.role == Role::Client).then_some([0x12, 0x34, 0x56, 0x78]);
+        self.send_raw_frame_masked(fin, rsv, opcode, payload, mask);
+    }
+
+    /// Writes one frame masked with `mask` (or not masked), whatever the
+    /// peer's role: the way to send a masked frame from a server or an
+    /// unmasked one from a client.
+    pub fn send_raw_frame_masked(
+        &self,
+        fin: bool,
+        rsv: u8,
+        opcode: OpCode,
+        payload: &[u8],
+        mask: Option<[u8; 4]>,
+    ) {
         let header = FrameHeader {
             fin,
             rsv,
@@ -712,6 +765,49 @@ impl Peer {
             apply_mask(&mut bytes[at..], k, 0);
         }
         self.write(&bytes);
+    }
+
+    /// Writes only the header of a frame announcing `len` payload bytes (a
+    /// client peer's header carries a mask key), to test limits that apply
+    /// before the payload arrives.
+    pub fn send_frame_header(&self, fin: bool, opcode: OpCode, len: u64) {
+        let header = FrameHeader {
+            fin,
+            rsv: 0,
+            opcode,
+            mask: (self.role == Role::Client).then_some([0x12, 0x34, 0x56, 0x78]),
+            payload_len: len,
+        };
+        let mut h = [0u8; MAX_HEADER_LEN];
+        let n = header.encode(&mut h);
+        self.write(&h[..n]);
+    }
+
+    /// Reads the library server's answer to an upgrade request (a peer
+    /// playing a client): its status and headers, once complete. Frames that
+    /// follow stay for [`Peer::frames`].
+    pub fn read_handshake_response(&self) -> Option<HandshakeResponse> {
+        self.fill_rx();
+        let mut rx = self.rx.borrow_mut();
+        let end = rx.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        let status = match resp.parse(&rx[..end]) {
+            Ok(httparse::Status::Complete(_)) => resp.code.unwrap_or(0),
+            _ => 0,
+        };
+        let headers = resp
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        rx.drain(..end);
+        Some(HandshakeResponse { status, headers })
     }
 
     /// Writes a text message in one frame.
@@ -780,5 +876,115 @@ impl Drop for Peer {
     fn drop(&mut self) {
         self.end.pipe.closed[self.end.side].set(true);
         self.end.notify_other();
+    }
+}
+
+/// Records every signal of a socket (or server) as short strings, in order:
+/// the quickest way to assert on signal sequences in a test.
+///
+/// Entries: `state:Connecting`, `connected`, `disconnected`, `about_to_close`,
+/// `read_channel_finished`, `error:RemoteHostClosed`, `text:<text>`,
+/// `binary:<hex>`, `text_frame:<text>:<is_last>`, `binary_frame:<hex>:<is_last>`,
+/// `pong:<elapsed ms>ms:<payload>`; for a server `new_connection`,
+/// `server_error:<code>`, `accept_error:<kind>`, `closed`.
+///
+/// ```
+/// use qwebsocket::testing::{FakeReactor, SignalLog};
+/// use qwebsocket::WebSocket;
+/// let reactor = FakeReactor::new();
+/// let ws = WebSocket::new(reactor.event_loop());
+/// let log = SignalLog::record(&ws);
+/// ws.open("ws://127.0.0.1:1/").unwrap();
+/// reactor.run_until_idle();
+/// reactor.next_connection().unwrap().refuse();
+/// reactor.run_until_idle();
+/// assert_eq!(log.take(), ["state:Connecting", "state:Unconnected", "disconnected", "error:ConnectionRefused"]);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct SignalLog {
+    entries: Rc<RefCell<Vec<String>>>,
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SignalLog {
+    fn push(&self, entry: String) {
+        self.entries.borrow_mut().push(entry);
+    }
+
+    /// Connects a recording slot to every signal of `ws` except
+    /// `bytes_written` (whose counts depend on the kernel's write sizes).
+    pub fn record(ws: &crate::WebSocket) -> SignalLog {
+        let log = SignalLog::default();
+        let l = log.clone();
+        ws.state_changed()
+            .connect(move |_, s| l.push(format!("state:{s:?}")));
+        let l = log.clone();
+        ws.connected().connect(move |_| l.push("connected".into()));
+        let l = log.clone();
+        ws.disconnected()
+            .connect(move |_| l.push("disconnected".into()));
+        let l = log.clone();
+        ws.about_to_close()
+            .connect(move |_| l.push("about_to_close".into()));
+        let l = log.clone();
+        ws.read_channel_finished()
+            .connect(move |_| l.push("read_channel_finished".into()));
+        let l = log.clone();
+        ws.error_occurred()
+            .connect(move |_, e| l.push(format!("error:{e:?}")));
+        let l = log.clone();
+        ws.text_message_received()
+            .connect(move |_, t| l.push(format!("text:{t}")));
+        let l = log.clone();
+        ws.binary_message_received()
+            .connect(move |_, b| l.push(format!("binary:{}", hex(b))));
+        let l = log.clone();
+        ws.text_frame_received()
+            .connect(move |_, t, last| l.push(format!("text_frame:{t}:{last}")));
+        let l = log.clone();
+        ws.binary_frame_received()
+            .connect(move |_, b, last| l.push(format!("binary_frame:{}:{last}", hex(b))));
+        let l = log.clone();
+        ws.pong().connect(move |_, elapsed, payload| {
+            l.push(format!(
+                "pong:{}ms:{}",
+                elapsed.as_millis(),
+                String::from_utf8_lossy(payload)
+            ))
+        });
+        log
+    }
+
+    /// Connects a recording slot to every signal of `server`.
+    pub fn record_server(server: &crate::WebSocketServer) -> SignalLog {
+        let log = SignalLog::default();
+        let l = log.clone();
+        server
+            .new_connection()
+            .connect(move |_| l.push("new_connection".into()));
+        let l = log.clone();
+        server
+            .server_error()
+            .connect(move |_, code| l.push(format!("server_error:{}", code.code())));
+        let l = log.clone();
+        server
+            .accept_error()
+            .connect(move |_, e| l.push(format!("accept_error:{e:?}")));
+        let l = log.clone();
+        server.closed().connect(move |_| l.push("closed".into()));
+        log
+    }
+
+    /// Empties the log and returns what it held.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.entries.borrow_mut())
+    }
+
+    /// A copy of what the log holds.
+    pub fn entries(&self) -> Vec<String> {
+        self.entries.borrow().clone()
     }
 }
