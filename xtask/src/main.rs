@@ -1,1 +1,335 @@
-fn main() {}
+//! `cargo xtask`: the project's test driver.
+//!
+//! `cargo xtask test` is the one command that checks everything; `.ci/run`
+//! runs exactly it. See `cargo xtask help`.
+
+mod autobahn;
+mod json;
+mod proc;
+mod venv;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use autobahn::Side;
+use proc::Guard;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  test                  run every check, in order, stopping at the first failure:
+                        fmt, clippy, cargo test, doc, release examples, Python venv,
+                        Autobahn server side, Autobahn client side, interop (pytest)
+  autobahn [server|client] [--update [--no-run | --runs N]] [-p N]
+                        run the Autobahn suite (both sides by default) with kosoku and
+                        compare with tests/autobahn/expected-results.json;
+                        --update rewrites that file from the results instead,
+                        --no-run takes the latest reports in target/autobahn/ as they are,
+                        --runs N runs each side N times and records each case's worst
+                        verdict (a few cases are timing-dependent: --runs 3 is advised),
+                        -p N runs N server-side cases in parallel (default 1)
+  interop [PYTEST_ARGS...]
+                        run the Python websockets interop tests (tests/interop)
+  venv                  create or refresh target/venv only
+
+environment:
+  QWS_PYTHON                 interpreter that creates the venv (default python3)
+  QWS_AUTOBAHN_TIMEOUT_SECS  hard limit per Autobahn side (default 480)
+  QWS_INTEROP_TIMEOUT_SECS   hard limit for the interop tests (default 600)
+  QWS_EXAMPLES_DIR           where the built examples are (default target/release/examples)
+  QWS_INTEROP_PEER           command line to test instead of the interop_peer example
+";
+
+const DEFAULT_INTEROP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+
+/// Where things are.
+pub struct Paths {
+    pub root: PathBuf,
+    pub target: PathBuf,
+    pub examples: PathBuf,
+}
+
+impl Paths {
+    fn discover() -> Paths {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .expect("xtask lives inside the workspace")
+            .to_path_buf();
+        let target = match std::env::var_os("CARGO_TARGET_DIR") {
+            Some(dir) => root.join(dir),
+            None => root.join("target"),
+        };
+        let examples = match std::env::var_os("QWS_EXAMPLES_DIR") {
+            Some(dir) => root.join(dir),
+            None => target.join("release").join("examples"),
+        };
+        Paths {
+            root,
+            target,
+            examples,
+        }
+    }
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.stdin(Stdio::null());
+    cmd
+}
+
+fn run_cargo(args: &[&str]) -> Result<(), String> {
+    proc::run(cargo().args(args))
+}
+
+fn build_examples() -> Result<(), String> {
+    run_cargo(&["build", "--release", "--examples"])
+}
+
+fn run_interop(paths: &Paths, venv: &venv::Venv, extra: &[String]) -> Result<(), String> {
+    let timeout = match std::env::var("QWS_INTEROP_TIMEOUT_SECS") {
+        Ok(v) => Duration::from_secs(
+            v.parse()
+                .map_err(|_| format!("QWS_INTEROP_TIMEOUT_SECS={v:?} is not a number"))?,
+        ),
+        Err(_) => DEFAULT_INTEROP_TIMEOUT,
+    };
+    let mut cmd = Command::new(venv.python());
+    cmd.args(["-m", "pytest", "tests/interop", "-q"])
+        .args(extra)
+        .current_dir(&paths.root)
+        .env("QWS_EXAMPLES_DIR", &paths.examples)
+        .stdin(Stdio::null());
+    let line = proc::describe(&cmd);
+    println!("$ {line}");
+    let mut pytest = Guard::spawn("pytest", &mut cmd)?;
+    match pytest.wait_until(Instant::now() + timeout) {
+        Some(status) => proc::check_status(&line, status),
+        None => {
+            // SIGINT lets pytest run fixture teardown, which stops the peers.
+            pytest.interrupt_then_kill(Duration::from_secs(15));
+            Err(format!(
+                "the interop tests did not finish within {}s (set QWS_INTEROP_TIMEOUT_SECS to change it)",
+                timeout.as_secs()
+            ))
+        }
+    }
+}
+
+fn run_autobahn_side(
+    paths: &Paths,
+    venv: &venv::Venv,
+    side: Side,
+    opts: &autobahn::Options,
+) -> Result<(), String> {
+    let report = autobahn::run(paths, venv, side, opts)?;
+    autobahn::check(paths, &report)
+}
+
+type Step<'a> = (String, Box<dyn FnMut() -> Result<(), String> + 'a>);
+
+fn test(paths: &Paths) -> Result<(), String> {
+    let opts = autobahn::Options::from_env()?;
+    let venv = std::cell::OnceCell::new();
+    let venv_ref = &venv;
+    let need_venv = || {
+        venv_ref
+            .get()
+            .ok_or_else(|| "the Python venv step did not run".to_string())
+    };
+    let mut steps: Vec<Step<'_>> = vec![
+        (
+            "cargo fmt --all --check".into(),
+            Box::new(|| run_cargo(&["fmt", "--all", "--check"])),
+        ),
+        (
+            "cargo clippy --workspace --all-targets -- -D warnings".into(),
+            Box::new(|| {
+                run_cargo(&[
+                    "clippy",
+                    "--workspace",
+                    "--all-targets",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])
+            }),
+        ),
+        (
+            "cargo test --workspace".into(),
+            Box::new(|| run_cargo(&["test", "--workspace"])),
+        ),
+        (
+            "RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps".into(),
+            Box::new(|| {
+                proc::run(
+                    cargo()
+                        .args(["doc", "--no-deps"])
+                        .env("RUSTDOCFLAGS", "-D warnings"),
+                )
+            }),
+        ),
+        (
+            "cargo build --release --examples".into(),
+            Box::new(build_examples),
+        ),
+        (
+            "Python venv (target/venv, tests/requirements.txt)".into(),
+            Box::new(|| {
+                let v = venv::ensure(paths)?;
+                let _ = venv_ref.set(v);
+                Ok(())
+            }),
+        ),
+        (
+            "Autobahn, server side (kosoku fuzzingclient -> autobahn_server)".into(),
+            Box::new(|| run_autobahn_side(paths, need_venv()?, Side::Server, &opts)),
+        ),
+        (
+            "Autobahn, client side (autobahn_client -> kosoku fuzzingserver)".into(),
+            Box::new(|| run_autobahn_side(paths, need_venv()?, Side::Client, &opts)),
+        ),
+        (
+            "interop with Python websockets (pytest tests/interop)".into(),
+            Box::new(|| run_interop(paths, need_venv()?, &[])),
+        ),
+    ];
+    let total = steps.len();
+    let started = Instant::now();
+    for (i, (title, step)) in steps.iter_mut().enumerate() {
+        let n = i + 1;
+        println!("\n==> xtask test [{n}/{total}] {title}");
+        let step_started = Instant::now();
+        if let Err(e) = step() {
+            return Err(format!("step {n}/{total} ({title}) failed: {e}"));
+        }
+        println!(
+            "==> [{n}/{total}] passed in {:.1}s",
+            step_started.elapsed().as_secs_f64()
+        );
+    }
+    println!("\nxtask test: took {:.0}s", started.elapsed().as_secs_f64());
+    println!("xtask test: all {total} steps passed");
+    Ok(())
+}
+
+fn autobahn_command(paths: &Paths, args: &[String]) -> Result<(), String> {
+    let mut sides = Vec::new();
+    let mut update = false;
+    let mut no_run = false;
+    let mut runs = 1u32;
+    let mut opts = autobahn::Options::from_env()?;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "server" => sides.push(Side::Server),
+            "client" => sides.push(Side::Client),
+            "all" => sides.extend(Side::BOTH),
+            "--update" => update = true,
+            "--no-run" => no_run = true,
+            "--runs" => {
+                let value = args.next().ok_or("--runs needs a number")?;
+                runs = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("--runs {value}: expected a positive number"))?;
+            }
+            "-p" | "--parallelism" => {
+                let value = args.next().ok_or("-p needs a number")?;
+                opts.parallelism = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or_else(|| format!("-p {value}: expected a positive number"))?;
+            }
+            other => return Err(format!("unknown autobahn argument {other:?}\n\n{USAGE}")),
+        }
+    }
+    if sides.is_empty() {
+        sides.extend(Side::BOTH);
+    }
+    let mut seen = Vec::new();
+    sides.retain(|s| {
+        let first = !seen.contains(s);
+        seen.push(*s);
+        first
+    });
+    if (no_run || runs > 1) && !update {
+        return Err("--no-run and --runs only make sense with --update".into());
+    }
+    if no_run && runs > 1 {
+        return Err("--no-run reads the latest reports: it cannot take --runs".into());
+    }
+
+    let mut reports = Vec::new();
+    if no_run {
+        for &side in &sides {
+            reports.push(autobahn::read_report(
+                side,
+                &autobahn::report_dir(paths, side),
+            )?);
+        }
+    } else {
+        build_examples()?;
+        let venv = venv::ensure(paths)?;
+        for &side in &sides {
+            let mut merged: Option<autobahn::Report> = None;
+            for run in 1..=runs {
+                let of = if runs > 1 {
+                    format!(" (run {run}/{runs})")
+                } else {
+                    String::new()
+                };
+                println!("\n==> Autobahn, {} side{of}", side.name());
+                let report = autobahn::run(paths, &venv, side, &opts)?;
+                if !update {
+                    autobahn::check(paths, &report)?;
+                }
+                match merged.as_mut() {
+                    Some(merged) => merged.merge_worst(report),
+                    None => merged = Some(report),
+                }
+            }
+            reports.extend(merged);
+        }
+    }
+    if update {
+        autobahn::update(paths, &reports)?;
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let paths = Paths::discover();
+    if let Err(e) = std::env::set_current_dir(&paths.root) {
+        eprintln!("xtask: cannot enter {}: {e}", paths.root.display());
+        return ExitCode::FAILURE;
+    }
+    let (command, rest) = match args.split_first() {
+        Some((command, rest)) => (command.as_str(), rest),
+        None => ("help", &[][..]),
+    };
+    let result = match command {
+        "test" if rest.is_empty() => test(&paths),
+        "autobahn" => autobahn_command(&paths, rest),
+        "interop" => build_examples()
+            .and_then(|()| venv::ensure(&paths))
+            .and_then(|venv| run_interop(&paths, &venv, rest)),
+        "venv" if rest.is_empty() => venv::ensure(&paths).map(|_| ()),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(format!("unknown command {:?}\n\n{USAGE}", args.join(" "))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("\nxtask {command}: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
