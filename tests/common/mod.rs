@@ -6,92 +6,32 @@
 
 use qwebsocket::protocol::mask::apply_mask;
 use qwebsocket::protocol::{FrameHeader, OpCode};
-use qwebsocket::testing::{FakeReactor, Peer, ReceivedFrame};
+use qwebsocket::testing::{FakeReactor, Peer, ReceivedFrame, SignalLog};
 use qwebsocket::{CloseCode, SocketState, SslMode, WebSocket, WebSocketServer};
-use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::rc::Rc;
 
-/// Every signal a socket or server emitted, in order, as short strings.
-pub type Log = Rc<RefCell<Vec<String>>>;
+/// Every signal a socket or server emitted, in order, as short strings
+/// (the library's own recorder, `qwebsocket::testing::SignalLog`).
+pub type Log = SignalLog;
 
 /// Lower-case hex without separators.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Connects a slot to every signal of `ws` (except `bytes_written`, which
-/// tests that care connect themselves) and returns the log they fill.
+/// Records every signal of `ws` except `bytes_written`.
 pub fn record(ws: &WebSocket) -> Log {
-    let log: Log = Rc::default();
-    let l = log.clone();
-    ws.state_changed()
-        .connect(move |_, s| l.borrow_mut().push(format!("state:{s:?}")));
-    let l = log.clone();
-    ws.connected()
-        .connect(move |_| l.borrow_mut().push("connected".into()));
-    let l = log.clone();
-    ws.disconnected()
-        .connect(move |_| l.borrow_mut().push("disconnected".into()));
-    let l = log.clone();
-    ws.about_to_close()
-        .connect(move |_| l.borrow_mut().push("about_to_close".into()));
-    let l = log.clone();
-    ws.read_channel_finished()
-        .connect(move |_| l.borrow_mut().push("read_channel_finished".into()));
-    let l = log.clone();
-    ws.error_occurred()
-        .connect(move |_, e| l.borrow_mut().push(format!("error:{e:?}")));
-    let l = log.clone();
-    ws.text_message_received()
-        .connect(move |_, t| l.borrow_mut().push(format!("text:{t}")));
-    let l = log.clone();
-    ws.binary_message_received()
-        .connect(move |_, b| l.borrow_mut().push(format!("binary:{}", hex(b))));
-    let l = log.clone();
-    ws.text_frame_received()
-        .connect(move |_, t, last| l.borrow_mut().push(format!("text_frame:{t}:{last}")));
-    let l = log.clone();
-    ws.binary_frame_received().connect(move |_, b, last| {
-        l.borrow_mut()
-            .push(format!("binary_frame:{}:{last}", hex(b)))
-    });
-    let l = log.clone();
-    ws.pong().connect(move |_, elapsed, payload| {
-        l.borrow_mut().push(format!(
-            "pong:{}ms:{}",
-            elapsed.as_millis(),
-            String::from_utf8_lossy(payload)
-        ))
-    });
-    log
+    SignalLog::record(ws)
 }
 
-/// Connects a slot to every signal of `server`.
+/// Records every signal of `server`.
 pub fn record_server(server: &WebSocketServer) -> Log {
-    let log: Log = Rc::default();
-    let l = log.clone();
-    server
-        .new_connection()
-        .connect(move |_| l.borrow_mut().push("new_connection".into()));
-    let l = log.clone();
-    server
-        .server_error()
-        .connect(move |_, code| l.borrow_mut().push(format!("server_error:{}", code.code())));
-    let l = log.clone();
-    server
-        .accept_error()
-        .connect(move |_, e| l.borrow_mut().push(format!("accept_error:{e:?}")));
-    let l = log.clone();
-    server
-        .closed()
-        .connect(move |_| l.borrow_mut().push("closed".into()));
-    log
+    SignalLog::record_server(server)
 }
 
 /// Empties the log and returns what it held.
 pub fn take(log: &Log) -> Vec<String> {
-    std::mem::take(&mut *log.borrow_mut())
+    log.take()
 }
 
 /// The encoded bytes of one frame, exactly as given (no checks): the way to
