@@ -71,6 +71,7 @@ pub mod protocol;
 mod server;
 pub mod signal;
 mod socket;
+pub mod ssl;
 pub mod testing;
 mod transport;
 mod websocket;
@@ -81,6 +82,6 @@ pub use error::SocketError;
 pub use protocol::CloseCode;
 pub use server::{SslMode, WebSocketServer};
 pub use websocket::{
-    CloseError, DEFAULT_OUTGOING_FRAME_SIZE, MAX_INCOMING_SIZE, MAX_OUTGOING_FRAME_SIZE,
+    CloseError, DEFAULT_OUTGOING_FRAME_SIZE, MAX_INCOMING_SIZE, MAX_OUTGOING_FRAME_SIZE, PauseMode,
     SocketState, WeakWebSocket, WebSocket,
 };

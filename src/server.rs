@@ -8,6 +8,7 @@ use crate::protocol::handshake::server::{
 use crate::protocol::{CloseCode, Role, SessionConfig};
 use crate::signal::Signal;
 use crate::socket::Shared;
+use crate::ssl::{SslConfiguration, SslError};
 use crate::transport::RegisteredListener;
 use crate::websocket::{MAX_INCOMING_SIZE, WebSocket};
 use std::cell::RefCell;
@@ -16,11 +17,14 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::{Rc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 crate::signal_signature!(&WebSocketServer);
 crate::signal_signature!(&WebSocketServer, CloseCode);
 crate::signal_signature!(&WebSocketServer, SocketError);
+crate::signal_signature!(&WebSocketServer, &[SslError]);
+crate::signal_signature!(&WebSocketServer, &SslError);
 
 /// Whether a server speaks `ws://` or `wss://` (Qt's `SslMode`).
 ///
@@ -30,7 +34,8 @@ crate::signal_signature!(&WebSocketServer, SocketError);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SslMode {
-    /// `wss://` (TLS). Not supported yet: `listen` fails.
+    /// `wss://` (TLS), with the certificate and key of
+    /// [`WebSocketServer::set_ssl_configuration`].
     SecureMode,
     /// `ws://` (plain TCP).
     NonSecureMode,
@@ -48,6 +53,8 @@ struct ServerInner {
     error_string: String,
     config: SessionConfig,
     paused: bool,
+    ssl_config: SslConfiguration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 #[derive(Default)]
@@ -56,6 +63,8 @@ struct ServerSignals {
     server_error: Signal<dyn Fn(&WebSocketServer, CloseCode)>,
     accept_error: Signal<dyn Fn(&WebSocketServer, SocketError)>,
     closed: Signal<dyn Fn(&WebSocketServer)>,
+    ssl_errors: Signal<dyn Fn(&WebSocketServer, &[SslError])>,
+    peer_verify_error: Signal<dyn Fn(&WebSocketServer, &SslError)>,
 }
 
 pub(crate) struct ServerShared {
@@ -136,6 +145,8 @@ impl WebSocketServer {
                 error_string: String::new(),
                 config: SessionConfig::default(),
                 paused: false,
+                ssl_config: SslConfiguration::default(),
+                tls: None,
             }),
             sig: ServerSignals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -172,9 +183,15 @@ impl WebSocketServer {
             return Err(SocketError::Operation);
         };
         if self.shared.st.borrow().mode == SslMode::SecureMode {
-            let msg = "Secure mode (wss://) is not supported yet.".to_owned();
-            self.shared.set_error(CloseCode::AbnormalDisconnection, msg);
-            return Err(SocketError::UnsupportedSocketOperation);
+            let built = self.shared.st.borrow().ssl_config.server_config();
+            match built {
+                Ok(config) => self.shared.st.borrow_mut().tls = Some(config),
+                Err(e) => {
+                    self.shared
+                        .set_error(CloseCode::AbnormalDisconnection, e.to_string());
+                    return Err(SocketError::SslInvalidUserData);
+                }
+            }
         }
         self.close_listener();
         let handler: Weak<dyn IoHandler> = Rc::downgrade(&self.shared) as Weak<dyn IoHandler>;
@@ -671,6 +688,41 @@ impl WebSocketServer {
         self.shared.st.borrow().error_string.clone()
     }
 
+    /// Sets the TLS configuration of a secure server: its certificate chain
+    /// and key, and whether and how clients present certificates. It applies
+    /// from the next `listen()`; in `NonSecureMode` it is kept but unused.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, ssl::SslConfiguration, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "secure", SslMode::SecureMode);
+    /// // Without a certificate a secure server cannot listen.
+    /// server.set_ssl_configuration(SslConfiguration::default());
+    /// assert!(server.listen("127.0.0.1".parse().unwrap(), 0).is_err());
+    /// assert!(server.error_string().contains("certificate"));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_ssl_configuration(&self, config: SslConfiguration) {
+        self.shared.st.borrow_mut().ssl_config = config;
+    }
+
+    /// The TLS configuration.
+    pub fn ssl_configuration(&self) -> SslConfiguration {
+        self.shared.st.borrow().ssl_config.clone()
+    }
+
+    /// Emitted when a client's TLS handshake failed because of its
+    /// certificate (or lack of one); the connection is dropped and no other
+    /// connection is disturbed.
+    pub fn ssl_errors(&self) -> &Signal<dyn Fn(&WebSocketServer, &[SslError])> {
+        &self.shared.sig.ssl_errors
+    }
+
+    /// Emitted for each problem with a client's certificate, before `ssl_errors`.
+    pub fn peer_verify_error(&self) -> &Signal<dyn Fn(&WebSocketServer, &SslError)> {
+        &self.shared.sig.peer_verify_error
+    }
+
     /// Emitted when an upgraded connection was queued. Take it (and any other
     /// waiting) with [`WebSocketServer::next_pending_connection`].
     ///
@@ -834,6 +886,16 @@ impl ServerShared {
         Ok((subprotocol, name))
     }
 
+    /// A client's TLS handshake failed.
+    pub(crate) fn report_tls_failure(&self, error: SslError) {
+        if let Some(server) = self.handle() {
+            self.sig.peer_verify_error.emit(&server, &error);
+            self.sig
+                .ssl_errors
+                .emit(&server, std::slice::from_ref(&error));
+        }
+    }
+
     /// A socket finished its upgrade: queue it and tell the application.
     pub(crate) fn enqueue(&self, ws: WebSocket) {
         self.st.borrow_mut().pending.push_back(ws);
@@ -861,13 +923,13 @@ impl IoHandler for ServerShared {
             };
             match accepted {
                 Ok((stream, _addr)) => {
-                    let (timeout, config) = {
+                    let (timeout, config, tls) = {
                         let st = self.st.borrow();
-                        (st.handshake_timeout, st.config.clone())
+                        (st.handshake_timeout, st.config.clone(), st.tls.clone())
                     };
                     let shared = Shared::new(ev, Role::Server);
                     if let Err(e) =
-                        shared.start_server(ev, stream, Rc::downgrade(&self), timeout, config)
+                        shared.start_server(ev, stream, Rc::downgrade(&self), timeout, config, tls)
                     {
                         log::warn!("could not register an accepted connection: {e}");
                     }

@@ -203,6 +203,26 @@ impl FakeNet {
 }
 
 impl FakeStream {
+    /// A stream connected to nothing, used only while swapping streams.
+    pub(crate) fn placeholder() -> FakeStream {
+        let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+        FakeStream {
+            pipe: Rc::new(Pipe {
+                bufs: Default::default(),
+                tokens: Default::default(),
+                shut: Default::default(),
+                closed: Default::default(),
+                reset: Default::default(),
+                addrs: [addr, addr],
+                state: Cell::new(ConnState::Refused),
+                refused_reported: Cell::new(true),
+                window: Cell::new(0),
+            }),
+            side: 0,
+            net: Weak::new(),
+        }
+    }
+
     fn other(&self) -> usize {
         1 - self.side
     }

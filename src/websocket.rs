@@ -9,6 +9,9 @@ use crate::socket::{Shared, build_request};
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
+use std::sync::{Arc, Mutex};
+
+use crate::ssl::{SslConfiguration, SslError};
 use std::time::Duration;
 
 /// Qt's default outgoing frame size: 512 KiB (524288 bytes).
@@ -51,6 +54,24 @@ pub const MAX_OUTGOING_FRAME_SIZE: usize = 2_147_483_646;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub const MAX_INCOMING_SIZE: u64 = 2_147_483_646;
+
+/// When a socket stops to let the application decide (Qt's
+/// `QAbstractSocket::PauseMode`).
+///
+/// ```
+/// use qwebsocket::PauseMode;
+/// assert_eq!(PauseMode::default(), PauseMode::PauseNever);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PauseMode {
+    /// Never pause: TLS errors not ignored in the `ssl_errors` slot end the
+    /// connection at once.
+    #[default]
+    PauseNever,
+    /// After `ssl_errors`, wait (in `Connecting`) for [`WebSocket::resume`]
+    /// if the errors were not ignored.
+    PauseOnSslErrors,
+}
 
 /// The state of a WebSocket, as Qt's `QAbstractSocket::SocketState` values
 /// that a `QWebSocket` takes.
@@ -337,21 +358,16 @@ impl WebSocket {
     /// assert_eq!(ws.state(), SocketState::Connecting);
     /// ```
     pub fn open_url(&self, url: url::Url) -> Result<(), SocketError> {
-        match url.scheme() {
-            "ws" => {}
-            "wss" => {
-                return self.refuse_open(
-                    SocketError::UnsupportedSocketOperation,
-                    "SSL Sockets are not supported yet: wss:// comes with TLS support.".into(),
-                );
-            }
+        let secure = match url.scheme() {
+            "ws" => false,
+            "wss" => true,
             other => {
                 return self.refuse_open(
                     SocketError::UnsupportedSocketOperation,
                     format!("Unsupported WebSocket scheme: {other}"),
                 );
             }
-        }
+        };
         if url.host_str().is_none_or(str::is_empty) {
             return self.refuse_open(SocketError::ConnectionRefused, "Invalid URL.".into());
         }
@@ -364,9 +380,27 @@ impl WebSocket {
                 &st.extra_headers,
             )
         };
+        let tls = if secure {
+            let st = self.shared.st.borrow();
+            let found = Arc::new(Mutex::new(Vec::new()));
+            let host = url.host_str().unwrap_or_default();
+            let built = st
+                .ssl_config
+                .client_config(found.clone())
+                .and_then(|config| {
+                    crate::ssl::server_name(&st.ssl_config, host).map(|name| (config, name))
+                });
+            drop(st);
+            match built {
+                Ok((config, name)) => Some((config, name, found)),
+                Err(e) => return self.refuse_open(SocketError::SslInvalidUserData, e.to_string()),
+            }
+        } else {
+            None
+        };
         match request {
             Ok(req) => {
-                self.shared.start_client(url, req);
+                self.shared.start_client(url, req, tls);
                 Ok(())
             }
             Err(msg) => self.refuse_open(SocketError::ConnectionRefused, msg),
@@ -479,6 +513,121 @@ impl WebSocket {
     /// ```
     pub fn handshake_timeout(&self) -> Option<Duration> {
         self.shared.st.borrow().handshake_timeout
+    }
+
+    // ----- TLS ---------------------------------------------------------------
+
+    /// The TLS configuration used by the next `wss://` open; after a TLS
+    /// handshake it also tells the peer's chain, version and cipher.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// assert!(ws.ssl_configuration().uses_default_roots());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ssl_configuration(&self) -> SslConfiguration {
+        self.shared.st.borrow().ssl_config.clone()
+    }
+
+    /// Sets the TLS configuration for the next `wss://` open (trusted CAs,
+    /// client certificate, verify mode, versions).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, ssl::SslConfiguration, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// let mut config = SslConfiguration::default();
+    /// config.set_use_default_roots(false);
+    /// ws.set_ssl_configuration(config);
+    /// assert!(!ws.ssl_configuration().uses_default_roots());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_ssl_configuration(&self, config: SslConfiguration) {
+        self.shared.st.borrow_mut().ssl_config = config;
+    }
+
+    /// Ignores every TLS certificate error of the current handshake (call it
+    /// in a slot of `ssl_errors`, or while paused) or, called before
+    /// `open()`, of the next one. It is used up by the handshake it applies
+    /// to. Only for tests and private networks: it accepts any server.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.ssl_errors().connect(|ws, errors| {
+    ///     eprintln!("accepting a server with {} certificate problems", errors.len());
+    ///     ws.ignore_ssl_errors();
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ignore_ssl_errors(&self) {
+        self.shared.st.borrow_mut().ignore_all_ssl = true;
+    }
+
+    /// Ignores exactly these errors (same kind, and the same certificate
+    /// when one is given), for every later handshake, replacing any list set
+    /// before. Ignoring one kind never ignores another.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// use qwebsocket::ssl::{SslError, SslErrorKind};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// // A development server with a self-signed certificate for "localhost".
+    /// ws.ignore_ssl_errors_list(&[SslError::new(SslErrorKind::SelfSignedCertificate, None)]);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ignore_ssl_errors_list(&self, errors: &[SslError]) {
+        self.shared.st.borrow_mut().ignore_ssl_list = errors.to_vec();
+    }
+
+    /// Sets when the socket pauses (before `open()`).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, PauseMode, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.set_pause_mode(PauseMode::PauseOnSslErrors);
+    /// assert_eq!(ws.pause_mode(), PauseMode::PauseOnSslErrors);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_pause_mode(&self, mode: PauseMode) {
+        self.shared.st.borrow_mut().pause_mode = mode;
+    }
+
+    /// The pause mode.
+    pub fn pause_mode(&self) -> PauseMode {
+        self.shared.st.borrow().pause_mode
+    }
+
+    /// Continues a connection paused on TLS errors: it goes on if the errors
+    /// are ignored by now, and fails with `SslHandshakeFailed` otherwise.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.resume(); // not paused: nothing happens
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn resume(&self) {
+        self.shared.resume();
+    }
+
+    /// Emitted with every problem found with the server's certificate chain,
+    /// after `peer_verify_error` for each and before any WebSocket byte is
+    /// sent. Call [`WebSocket::ignore_ssl_errors`] in the slot to go on.
+    pub fn ssl_errors(&self) -> &Signal<dyn Fn(&WebSocket, &[SslError])> {
+        &self.shared.sig.ssl_errors
+    }
+
+    /// Emitted once for each problem with the server's certificate, before
+    /// `ssl_errors`.
+    pub fn peer_verify_error(&self) -> &Signal<dyn Fn(&WebSocket, &SslError)> {
+        &self.shared.sig.peer_verify_error
     }
 
     // ----- sending ----------------------------------------------------------------

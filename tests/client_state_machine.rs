@@ -222,10 +222,6 @@ fn synchronous_open_failure_sets_error_to_the_emitted_kind() {
             "http://server.test/",
             SocketError::UnsupportedSocketOperation,
         ),
-        (
-            "wss://server.test/",
-            SocketError::UnsupportedSocketOperation,
-        ),
     ] {
         let (_reactor, ws, log) = client_socket();
         assert_eq!(ws.open(url), Err(kind));
@@ -254,17 +250,22 @@ fn unsupported_scheme_is_refused_synchronously() {
 }
 
 #[test]
-fn wss_is_refused_synchronously_as_unsupported() {
+fn wss_starts_with_a_tls_client_hello_and_never_sends_http_in_clear() {
     let (reactor, ws, log) = client_socket();
-    assert_eq!(
-        ws.open("wss://server.test/"),
-        Err(SocketError::UnsupportedSocketOperation)
-    );
-    assert_eq!(take(&log), ["error:UnsupportedSocketOperation"]);
-    assert!(!ws.error_string().is_empty());
-    assert_eq!(ws.state(), SocketState::Unconnected);
+    reactor.add_host("server.test", "127.0.0.1".parse().unwrap());
+    ws.open("wss://server.test/").unwrap();
+    assert_eq!(take(&log), ["state:Connecting"]);
     reactor.run_until_idle();
-    assert!(take(&log).is_empty());
+    let peer = reactor.next_connection().expect("a TCP connect");
+    peer.accept();
+    reactor.run_until_idle();
+    let bytes = peer.take_bytes();
+    assert_eq!(bytes.first(), Some(&0x16), "a TLS handshake record first");
+    assert!(
+        !bytes.windows(4).any(|w| w == b"GET "),
+        "no upgrade request in clear"
+    );
+    assert_eq!(ws.state(), SocketState::Connecting);
 }
 
 #[test]

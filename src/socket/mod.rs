@@ -27,6 +27,10 @@ use std::cell::{Cell, RefCell};
 use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::rc::{Rc, Weak};
+use std::sync::{Arc, Mutex};
+
+use crate::ssl::{SslConfiguration, SslError};
+use crate::websocket::PauseMode;
 use std::time::{Duration, Instant};
 
 mod signals;
@@ -44,6 +48,11 @@ enum Phase {
     Idle,
     Resolving,
     Connecting,
+    /// Client: the TLS handshake runs.
+    TlsHandshake,
+    /// Client: TLS errors were found and not ignored, in pause mode: waiting
+    /// for `resume()`.
+    SslPaused,
     ClientHandshake,
     ServerHandshake,
     /// Waiting for the application to take the socket from the server queue.
@@ -93,6 +102,19 @@ pub(crate) struct Inner {
     server: Weak<ServerShared>,
     live_key: Option<u64>,
     about_to_close_sent: bool,
+    pub(crate) ssl_config: SslConfiguration,
+    /// The TLS client configuration and name for this attempt (wss only).
+    tls_client: Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )>,
+    /// Certificate problems recorded by the verifier during this handshake.
+    ssl_found: Arc<Mutex<Vec<SslError>>>,
+    /// The problems reported by the last `ssl_errors`.
+    pub(crate) ssl_reported: Vec<SslError>,
+    pub(crate) ignore_all_ssl: bool,
+    pub(crate) ignore_ssl_list: Vec<SslError>,
+    pub(crate) pause_mode: PauseMode,
 }
 
 /// The state behind a [`WebSocket`] handle.
@@ -113,6 +135,8 @@ enum Emit {
     ReadChannelFinished,
     Error(SocketError),
     BytesWritten(u64),
+    /// `peer_verify_error` for each, then `ssl_errors`.
+    SslErrors(Vec<SslError>),
 }
 
 impl Shared {
@@ -158,6 +182,13 @@ impl Shared {
                 server: Weak::new(),
                 live_key: None,
                 about_to_close_sent: false,
+                ssl_config: SslConfiguration::default(),
+                tls_client: None,
+                ssl_found: Arc::new(Mutex::new(Vec::new())),
+                ssl_reported: Vec::new(),
+                ignore_all_ssl: false,
+                ignore_ssl_list: Vec::new(),
+                pause_mode: PauseMode::PauseNever,
             }),
             sig: Signals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -199,6 +230,12 @@ impl Shared {
                 Emit::ReadChannelFinished => self.sig.read_channel_finished.emit(&ws),
                 Emit::Error(e) => self.sig.error_occurred.emit(&ws, e),
                 Emit::BytesWritten(n) => self.sig.bytes_written.emit(&ws, n),
+                Emit::SslErrors(errors) => {
+                    for e in &errors {
+                        self.sig.peer_verify_error.emit(&ws, e);
+                    }
+                    self.sig.ssl_errors.emit(&ws, &errors);
+                }
             }
         }
     }
@@ -225,7 +262,16 @@ impl Shared {
     // ----- opening (client) ---------------------------------------------------
 
     /// Starts connecting to `url` with the request already validated.
-    pub(crate) fn start_client(self: &Rc<Self>, url: url::Url, request: ClientRequest) {
+    pub(crate) fn start_client(
+        self: &Rc<Self>,
+        url: url::Url,
+        request: ClientRequest,
+        tls: Option<(
+            Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+            Arc<Mutex<Vec<SslError>>>,
+        )>,
+    ) {
         let Some(ev) = self.event_loop() else { return };
         let host = url.host_str().unwrap_or_default().to_owned();
         let port = url.port_or_known_default().unwrap_or(80);
@@ -237,6 +283,14 @@ impl Shared {
             st.url = Some(url);
             st.request = Some(request);
             st.peer_name = host.clone();
+            match tls {
+                Some((config, name, found)) => {
+                    st.tls_client = Some((config, name));
+                    st.ssl_found = found;
+                }
+                None => st.tls_client = None,
+            }
+            st.ssl_reported.clear();
             st.phase = Phase::Resolving;
             st.deadline = st.handshake_timeout.map(|t| ev.now() + t);
             self.keep_alive(&mut st);
@@ -372,9 +426,108 @@ impl Shared {
             req.encode(&mut bytes)
                 .map_err(|e| (SocketError::ConnectionRefused, e.message.clone()))?;
         }
+        if let Some((config, name)) = st.tls_client.clone() {
+            let conn = rustls::ClientConnection::new(config, name)
+                .map_err(|e| (SocketError::SslInternal, format!("Cannot start TLS: {e}")))?;
+            t.start_tls(rustls::Connection::Client(conn));
+            st.pre = bytes;
+            st.phase = Phase::TlsHandshake;
+            return Ok(());
+        }
         st.pre = bytes;
         st.phase = Phase::ClientHandshake;
         Ok(())
+    }
+
+    /// Client: moves the TLS handshake on; once it is done, reports what was
+    /// wrong with the server's certificate and decides whether to go on.
+    fn drive_tls_client(self: &Rc<Self>) {
+        let result = {
+            let mut st = self.st.borrow_mut();
+            match st.transport.as_mut().and_then(|t| t.tls()) {
+                Some(tls) => tls.drive_handshake(),
+                None => return,
+            }
+        };
+        match result {
+            Ok(false) => {}
+            Err(e) => {
+                let msg = format!("TLS handshake failed: {e}");
+                self.abort_with(Some((SocketError::SslHandshakeFailed, msg)), true);
+            }
+            Ok(true) => {
+                let errors = {
+                    let mut st = self.st.borrow_mut();
+                    let st = &mut *st;
+                    if let Some(tls) = st.transport.as_mut().and_then(|t| t.tls()) {
+                        st.ssl_config.record_session(&tls.conn);
+                    }
+                    let found = st
+                        .ssl_found
+                        .lock()
+                        .map(|mut f| std::mem::take(&mut *f))
+                        .unwrap_or_default();
+                    st.ssl_reported = found.clone();
+                    st.phase = Phase::SslPaused;
+                    found
+                };
+                if !errors.is_empty() {
+                    let generation = self.st.borrow().generation;
+                    self.emit_all(vec![Emit::SslErrors(errors)]);
+                    if self.st.borrow().generation != generation {
+                        return; // a slot aborted or reopened
+                    }
+                }
+                self.decide_on_ssl_errors(false);
+            }
+        }
+    }
+
+    /// Goes on if every reported error is ignored; otherwise pauses (pause
+    /// mode, unless `resuming`) or fails. No WebSocket byte was sent yet.
+    pub(crate) fn decide_on_ssl_errors(self: &Rc<Self>, resuming: bool) {
+        let verdict = {
+            let mut st = self.st.borrow_mut();
+            if st.phase != Phase::SslPaused {
+                return;
+            }
+            let ignored = st.ignore_all_ssl
+                || st
+                    .ssl_reported
+                    .iter()
+                    .all(|found| st.ignore_ssl_list.iter().any(|i| i.covers(found)));
+            let strict = matches!(
+                st.ssl_config.peer_verify_mode(),
+                crate::ssl::PeerVerifyMode::VerifyPeer | crate::ssl::PeerVerifyMode::AutoVerifyPeer
+            );
+            if ignored || !strict || st.ssl_reported.is_empty() {
+                st.ignore_all_ssl = false;
+                st.phase = Phase::ClientHandshake;
+                Ok(())
+            } else if st.pause_mode == PauseMode::PauseOnSslErrors && !resuming {
+                Err(None)
+            } else {
+                let text = st
+                    .ssl_reported
+                    .first()
+                    .map(|e| e.error_string())
+                    .unwrap_or_default();
+                Err(Some(text))
+            }
+        };
+        match verdict {
+            Ok(()) => {
+                self.flush_now();
+                self.process_input();
+            }
+            Err(None) => {} // paused: resume() decides
+            Err(Some(text)) => self.abort_with(Some((SocketError::SslHandshakeFailed, text)), true),
+        }
+    }
+
+    /// `resume()`: after a pause on TLS errors, go on if they are now ignored.
+    pub(crate) fn resume(self: &Rc<Self>) {
+        self.decide_on_ssl_errors(true);
     }
 
     // ----- server side ---------------------------------------------------------
@@ -387,12 +540,17 @@ impl Shared {
         server: Weak<ServerShared>,
         handshake_timeout: Option<Duration>,
         config: SessionConfig,
+        tls: Option<Arc<rustls::ServerConfig>>,
     ) -> io::Result<()> {
         let handler: Weak<dyn IoHandler> = self.weak();
         transport::set_nodelay(&stream);
         let peer = stream.peer_addr().ok();
         let local = stream.local_addr().ok();
-        let t = Transport::adopt(ev, stream, handler)?;
+        let mut t = Transport::adopt(ev, stream, handler)?;
+        if let Some(config) = tls {
+            let conn = rustls::ServerConnection::new(config).map_err(io::Error::other)?;
+            t.start_tls(rustls::Connection::Server(conn));
+        }
         let mut st = self.st.borrow_mut();
         st.role = Role::Server;
         st.transport = Some(t);
@@ -482,6 +640,13 @@ impl Shared {
     /// Writes queued bytes. Returns bytes written or an error.
     fn write_out(st: &mut Inner) -> io::Result<usize> {
         let mut total = 0;
+        if let Some(tls) = st.transport.as_mut().and_then(|t| t.tls()) {
+            tls.flush_tls()?;
+        }
+        // Nothing but TLS records goes out before the peer was accepted.
+        if matches!(st.phase, Phase::TlsHandshake | Phase::SslPaused) {
+            return Ok(total);
+        }
         loop {
             let Some(t) = st.transport.as_mut() else {
                 return Ok(total);
@@ -644,7 +809,13 @@ impl Shared {
             (st.phase, st.deadline.is_some_and(|d| d <= now))
         };
         match phase {
-            Phase::Resolving | Phase::Connecting | Phase::ClientHandshake if due => {
+            Phase::Resolving
+            | Phase::Connecting
+            | Phase::TlsHandshake
+            | Phase::SslPaused
+            | Phase::ClientHandshake
+                if due =>
+            {
                 let what = match phase {
                     Phase::ClientHandshake => {
                         "The server did not complete the opening handshake in time."
@@ -719,6 +890,18 @@ impl Shared {
             }
         }
         if let Some(e) = err {
+            let tls_failure = e
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+            let phase = self.st.borrow().phase;
+            let server = self.st.borrow().server.upgrade();
+            if let (Some(tls), Phase::ServerHandshake, Some(server)) = (tls_failure, phase, server)
+            {
+                let error = crate::ssl::SslError::from_tls_failure(tls);
+                self.drop_silently();
+                server.report_tls_failure(error);
+                return;
+            }
             let kind = SocketError::from_io(&e);
             let msg = match kind {
                 SocketError::RemoteHostClosed => "The remote host closed the connection".to_owned(),
@@ -1151,7 +1334,11 @@ impl Shared {
             Phase::Idle => {}
             Phase::Draining => self.finish_disconnect(),
             Phase::ServerHandshake => self.drop_silently(),
-            Phase::Resolving | Phase::Connecting | Phase::ClientHandshake => {
+            Phase::Resolving
+            | Phase::Connecting
+            | Phase::TlsHandshake
+            | Phase::SslPaused
+            | Phase::ClientHandshake => {
                 self.fail_connect(kind, message);
             }
             Phase::Open | Phase::Pending => {
@@ -1308,6 +1495,15 @@ impl IoHandler for Shared {
                 }
                 None => return,
             }
+        }
+        if self.st.borrow().phase == Phase::TlsHandshake {
+            self.drive_tls_client();
+        }
+        if matches!(
+            self.st.borrow().phase,
+            Phase::TlsHandshake | Phase::SslPaused
+        ) {
+            return;
         }
         if writable {
             self.flush_now();

@@ -2,6 +2,7 @@
 
 use crate::SocketError;
 use crate::signal::Signal;
+use crate::ssl::SslError;
 use crate::websocket::{SocketState, WebSocket};
 use std::time::Duration;
 
@@ -14,6 +15,8 @@ crate::signal_signature!(&WebSocket, &str, bool);
 crate::signal_signature!(&WebSocket, &[u8], bool);
 crate::signal_signature!(&WebSocket, Duration, &[u8]);
 crate::signal_signature!(&WebSocket, u64);
+crate::signal_signature!(&WebSocket, &[SslError]);
+crate::signal_signature!(&WebSocket, &SslError);
 
 /// Every signal of a socket, in one place.
 #[derive(Default)]
@@ -30,4 +33,6 @@ pub(crate) struct Signals {
     pub(crate) binary_frame_received: Signal<dyn Fn(&WebSocket, &[u8], bool)>,
     pub(crate) pong: Signal<dyn Fn(&WebSocket, Duration, &[u8])>,
     pub(crate) bytes_written: Signal<dyn Fn(&WebSocket, u64)>,
+    pub(crate) ssl_errors: Signal<dyn Fn(&WebSocket, &[SslError])>,
+    pub(crate) peer_verify_error: Signal<dyn Fn(&WebSocket, &SslError)>,
 }

@@ -9,10 +9,14 @@ use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::rc::Weak;
 
+pub(crate) mod tls;
+use tls::TlsStream;
+
 /// A connected (or connecting) byte stream.
 pub(crate) enum Stream {
     Tcp(mio::net::TcpStream),
     Fake(FakeStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -20,6 +24,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Fake(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 
@@ -27,6 +32,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Fake(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
 
@@ -34,6 +40,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Fake(s) => s.shutdown_write(),
+            Stream::Tls(s) => s.shutdown_write(),
         }
     }
 
@@ -41,6 +48,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr(),
             Stream::Fake(s) => s.peer_addr(),
+            Stream::Tls(s) => s.inner.peer_addr(),
         }
     }
 
@@ -48,6 +56,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.local_addr(),
             Stream::Fake(s) => s.local_addr(),
+            Stream::Tls(s) => s.inner.local_addr(),
         }
     }
 
@@ -56,6 +65,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.take_error(),
             Stream::Fake(s) => s.take_error(),
+            Stream::Tls(s) => s.inner.take_error(),
         }
     }
 
@@ -64,6 +74,7 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s.peer_addr().is_ok(),
             Stream::Fake(s) => s.is_connected(),
+            Stream::Tls(s) => s.inner.is_connected(),
         }
     }
 }
@@ -128,6 +139,24 @@ impl Transport {
                     ev: ev.clone(),
                 })
             }
+            Stream::Tls(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an accepted stream is adopted before TLS starts",
+            )),
+        }
+    }
+
+    /// Wraps the stream in TLS (after the TCP connect, or on accept).
+    pub(crate) fn start_tls(&mut self, conn: rustls::Connection) {
+        let inner = std::mem::replace(&mut self.stream, Stream::Fake(FakeStream::placeholder()));
+        self.stream = Stream::Tls(Box::new(TlsStream::new(inner, conn)));
+    }
+
+    /// The TLS layer, if any.
+    pub(crate) fn tls(&mut self) -> Option<&mut TlsStream> {
+        match &mut self.stream {
+            Stream::Tls(t) => Some(t),
+            _ => None,
         }
     }
 
@@ -142,13 +171,18 @@ impl Transport {
 
 impl Drop for Transport {
     fn drop(&mut self) {
-        match &mut self.stream {
+        let stream = match &mut self.stream {
+            Stream::Tls(t) => &mut t.inner,
+            other => other,
+        };
+        match stream {
             Stream::Tcp(tcp) => {
                 if let Some(reg) = self.ev.registry() {
                     let _ = reg.deregister(tcp);
                 }
             }
             Stream::Fake(f) => f.close_from_library(),
+            Stream::Tls(_) => {}
         }
         self.ev.release_token(self.token);
     }
@@ -237,7 +271,11 @@ impl Drop for RegisteredListener {
 
 /// Sets TCP_NODELAY where it applies (Qt sets LowDelay after connecting).
 pub(crate) fn set_nodelay(stream: &Stream) {
-    if let Stream::Tcp(s) = stream {
-        let _ = s.set_nodelay(true);
+    match stream {
+        Stream::Tcp(s) => {
+            let _ = s.set_nodelay(true);
+        }
+        Stream::Tls(t) => set_nodelay(&t.inner),
+        Stream::Fake(_) => {}
     }
 }

@@ -4,6 +4,8 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+pub mod certs;
+
 use qwebsocket::protocol::mask::apply_mask;
 use qwebsocket::protocol::{FrameHeader, OpCode};
 use qwebsocket::testing::{FakeReactor, Peer, ReceivedFrame, SignalLog};

@@ -1,0 +1,786 @@
+//! TLS value types and the SSL error model: Qt's `QSslConfiguration`,
+//! `QSslError` and `QSslCertificate`, on rustls.
+//!
+//! Verification never fails inside the TLS library. Every problem with the
+//! peer's certificate chain is recorded as an [`SslError`]; before any
+//! WebSocket byte is sent, the socket emits them (`peer_verify_error` for
+//! each, then `ssl_errors`) and goes on only if the application ignored
+//! exactly those errors, with [`WebSocket::ignore_ssl_errors`](crate::WebSocket::ignore_ssl_errors)
+//! or [`WebSocket::ignore_ssl_errors_list`](crate::WebSocket::ignore_ssl_errors_list).
+//!
+//! ```
+//! use qwebsocket::ssl::{SslConfiguration, PeerVerifyMode};
+//! let mut config = SslConfiguration::default();
+//! assert_eq!(config.peer_verify_mode(), PeerVerifyMode::AutoVerifyPeer);
+//! config.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
+//! assert_eq!(config.peer_verify_mode(), PeerVerifyMode::QueryPeer);
+//! ```
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject};
+use std::fmt;
+use std::sync::{Arc, Mutex};
+
+/// A certificate in DER form (Qt's `QSslCertificate`).
+///
+/// ```
+/// use qwebsocket::ssl::Certificate;
+/// let c = Certificate::from_der(vec![0x30, 0x00]);
+/// assert_eq!(c.der(), &[0x30, 0x00]);
+/// assert_eq!(c.digest_sha1().len(), 40);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Certificate {
+    der: Vec<u8>,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Certificate(sha1 {})", self.digest_sha1())
+    }
+}
+
+impl Certificate {
+    /// A certificate from its DER bytes (not checked here).
+    pub fn from_der(der: Vec<u8>) -> Certificate {
+        Certificate { der }
+    }
+
+    /// Every certificate in a PEM text, in order. Fails if there is none or
+    /// one cannot be decoded.
+    pub fn from_pem(pem: &[u8]) -> Result<Vec<Certificate>, SslConfigError> {
+        let mut out = Vec::new();
+        for c in CertificateDer::pem_slice_iter(pem) {
+            let c = c.map_err(|e| SslConfigError(format!("cannot read a PEM certificate: {e}")))?;
+            out.push(Certificate { der: c.to_vec() });
+        }
+        if out.is_empty() {
+            return Err(SslConfigError(
+                "no certificate found in the PEM text".into(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// The DER bytes.
+    pub fn der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The SHA-1 digest of the DER bytes in hex (a fingerprint for logs).
+    pub fn digest_sha1(&self) -> String {
+        use sha1::{Digest, Sha1};
+        Sha1::digest(&self.der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn as_der(&self) -> CertificateDer<'static> {
+        CertificateDer::from(self.der.clone())
+    }
+}
+
+/// A private key in DER form (PKCS#8, PKCS#1 or SEC1).
+///
+/// ```
+/// use qwebsocket::ssl::PrivateKey;
+/// assert!(PrivateKey::from_pem(b"not a key").is_err());
+/// ```
+pub struct PrivateKey {
+    pem_or_der: PrivateKeyDer<'static>,
+}
+
+impl Clone for PrivateKey {
+    fn clone(&self) -> Self {
+        PrivateKey {
+            pem_or_der: self.pem_or_der.clone_key(),
+        }
+    }
+}
+
+impl PartialEq for PrivateKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.pem_or_der.secret_der() == other.pem_or_der.secret_der()
+    }
+}
+
+impl Eq for PrivateKey {}
+
+impl fmt::Debug for PrivateKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PrivateKey(..)")
+    }
+}
+
+impl PrivateKey {
+    /// The first private key in a PEM text.
+    pub fn from_pem(pem: &[u8]) -> Result<PrivateKey, SslConfigError> {
+        PrivateKeyDer::from_pem_slice(pem)
+            .map(|k| PrivateKey { pem_or_der: k })
+            .map_err(|e| SslConfigError(format!("cannot read a PEM private key: {e}")))
+    }
+
+    fn key(&self) -> PrivateKeyDer<'static> {
+        self.pem_or_der.clone_key()
+    }
+}
+
+/// A TLS configuration that could not be built or read.
+///
+/// ```
+/// use qwebsocket::ssl::Certificate;
+/// let e = Certificate::from_pem(b"").unwrap_err();
+/// assert!(e.to_string().contains("no certificate"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SslConfigError(pub String);
+
+impl fmt::Display for SslConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SslConfigError {}
+
+/// How the peer's certificate is checked (Qt's `QSslSocket::PeerVerifyMode`).
+///
+/// ```
+/// use qwebsocket::ssl::PeerVerifyMode;
+/// assert_eq!(PeerVerifyMode::default(), PeerVerifyMode::AutoVerifyPeer);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum PeerVerifyMode {
+    /// No certificate is requested or checked (a server asks none of its clients).
+    VerifyNone,
+    /// The certificate is requested and checked, but errors are only
+    /// reported through `peer_verify_error`, never fatal (a server asks for a
+    /// client certificate but accepts clients without one).
+    QueryPeer,
+    /// The certificate must be valid, or the errors ignored (on a server it
+    /// requires a client certificate).
+    VerifyPeer,
+    /// `VerifyPeer` on a client, `VerifyNone` on a server (the default). Qt
+    /// uses `QueryPeer` on servers, which makes browsers ask their user for
+    /// a certificate; ask for client certificates explicitly instead.
+    #[default]
+    AutoVerifyPeer,
+}
+
+/// Which TLS versions may be negotiated.
+///
+/// ```
+/// use qwebsocket::ssl::SslProtocol;
+/// assert_eq!(SslProtocol::default(), SslProtocol::TlsV1_2OrLater);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SslProtocol {
+    /// TLS 1.2 only.
+    TlsV1_2,
+    /// TLS 1.3 only.
+    TlsV1_3,
+    /// TLS 1.2 or 1.3 (Qt's `SecureProtocols`).
+    #[default]
+    TlsV1_2OrLater,
+}
+
+/// What is wrong with a peer's certificate, named after Qt's `QSslError::SslError`.
+///
+/// ```
+/// use qwebsocket::ssl::SslErrorKind;
+/// assert_eq!(SslErrorKind::HostNameMismatch.qt_value(), 22);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SslErrorKind {
+    /// The issuer of a certificate in the chain could not be found.
+    UnableToGetIssuerCertificate,
+    /// A signature in the chain does not verify.
+    CertificateSignatureFailed,
+    /// A certificate is not valid yet.
+    CertificateNotYetValid,
+    /// A certificate has expired.
+    CertificateExpired,
+    /// The peer's certificate is self-signed and not trusted.
+    SelfSignedCertificate,
+    /// The chain ends in a self-signed root that is not trusted.
+    SelfSignedCertificateInChain,
+    /// The local issuer of the peer's certificate is unknown (an unknown CA,
+    /// or an intermediate missing from the chain).
+    UnableToGetLocalIssuerCertificate,
+    /// A certificate was revoked.
+    CertificateRevoked,
+    /// A CA certificate in the chain is not valid as a CA.
+    InvalidCaCertificate,
+    /// A path length constraint was exceeded.
+    PathLengthExceeded,
+    /// The certificate may not be used for this purpose (extended key usage).
+    InvalidPurpose,
+    /// The certificate is not trusted for another reason.
+    CertificateUntrusted,
+    /// The peer presented no certificate.
+    NoPeerCertificate,
+    /// The certificate is not valid for the host name (or IP address) connected to.
+    HostNameMismatch,
+    /// Any other problem.
+    UnspecifiedError,
+}
+
+impl SslErrorKind {
+    /// Qt's numeric value.
+    pub fn qt_value(self) -> i32 {
+        use SslErrorKind::*;
+        match self {
+            UnableToGetIssuerCertificate => 1,
+            CertificateSignatureFailed => 4,
+            CertificateNotYetValid => 5,
+            CertificateExpired => 6,
+            SelfSignedCertificate => 9,
+            SelfSignedCertificateInChain => 10,
+            UnableToGetLocalIssuerCertificate => 11,
+            CertificateRevoked => 13,
+            InvalidCaCertificate => 14,
+            PathLengthExceeded => 15,
+            InvalidPurpose => 16,
+            CertificateUntrusted => 17,
+            NoPeerCertificate => 21,
+            HostNameMismatch => 22,
+            UnspecifiedError => -1,
+        }
+    }
+
+    fn text(self) -> &'static str {
+        use SslErrorKind::*;
+        match self {
+            UnableToGetIssuerCertificate => "The issuer certificate could not be found",
+            CertificateSignatureFailed => "The signature of the certificate is invalid",
+            CertificateNotYetValid => "The certificate is not yet valid",
+            CertificateExpired => "The certificate has expired",
+            SelfSignedCertificate => "The certificate is self-signed, and untrusted",
+            SelfSignedCertificateInChain => {
+                "The root certificate of the certificate chain is self-signed, and untrusted"
+            }
+            UnableToGetLocalIssuerCertificate => {
+                "The issuer certificate of a locally looked up certificate could not be found"
+            }
+            CertificateRevoked => "The certificate has been revoked",
+            InvalidCaCertificate => "One of the CA certificates is invalid",
+            PathLengthExceeded => "The basicConstraints path length parameter has been exceeded",
+            InvalidPurpose => "The supplied certificate is unsuitable for this purpose",
+            CertificateUntrusted => "The root CA certificate is not trusted for this purpose",
+            NoPeerCertificate => "The peer did not present any certificate",
+            HostNameMismatch => {
+                "The host name did not match any of the valid hosts for this certificate"
+            }
+            UnspecifiedError => "An unspecified error occurred",
+        }
+    }
+}
+
+/// One problem found with a peer's certificate chain (Qt's `QSslError`).
+///
+/// ```
+/// use qwebsocket::ssl::{SslError, SslErrorKind};
+/// let e = SslError::new(SslErrorKind::CertificateExpired, None);
+/// assert_eq!(e.to_string(), "The certificate has expired");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SslError {
+    kind: SslErrorKind,
+    certificate: Option<Certificate>,
+}
+
+impl SslError {
+    /// An error of `kind` about `certificate` (for building ignore lists).
+    pub fn new(kind: SslErrorKind, certificate: Option<Certificate>) -> SslError {
+        SslError { kind, certificate }
+    }
+
+    /// What is wrong.
+    pub fn kind(&self) -> SslErrorKind {
+        self.kind
+    }
+
+    /// The certificate concerned, if one is.
+    pub fn certificate(&self) -> Option<&Certificate> {
+        self.certificate.as_ref()
+    }
+
+    /// A readable text (Qt's `errorString()`).
+    pub fn error_string(&self) -> String {
+        self.kind.text().to_owned()
+    }
+
+    /// What a failed TLS handshake says about the peer's certificate.
+    pub(crate) fn from_tls_failure(e: &rustls::Error) -> SslError {
+        use rustls::CertificateError as C;
+        let kind = match e {
+            rustls::Error::InvalidCertificate(c) => match c {
+                C::Expired | C::ExpiredContext { .. } => SslErrorKind::CertificateExpired,
+                C::NotValidYet | C::NotValidYetContext { .. } => {
+                    SslErrorKind::CertificateNotYetValid
+                }
+                C::UnknownIssuer => SslErrorKind::UnableToGetLocalIssuerCertificate,
+                C::Revoked => SslErrorKind::CertificateRevoked,
+                C::BadSignature => SslErrorKind::CertificateSignatureFailed,
+                C::NotValidForName | C::NotValidForNameContext { .. } => {
+                    SslErrorKind::HostNameMismatch
+                }
+                C::InvalidPurpose | C::InvalidPurposeContext { .. } => SslErrorKind::InvalidPurpose,
+                _ => SslErrorKind::CertificateUntrusted,
+            },
+            rustls::Error::NoCertificatesPresented => SslErrorKind::NoPeerCertificate,
+            _ => SslErrorKind::UnspecifiedError,
+        };
+        SslError {
+            kind,
+            certificate: None,
+        }
+    }
+
+    /// True if ignoring `self` covers `found`: the same kind, and the same
+    /// certificate unless `self` names none.
+    pub fn covers(&self, found: &SslError) -> bool {
+        self.kind == found.kind
+            && (self.certificate.is_none() || self.certificate == found.certificate)
+    }
+}
+
+impl fmt::Display for SslError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind.text())
+    }
+}
+
+impl std::error::Error for SslError {}
+
+/// A TLS configuration (Qt's `QSslConfiguration`): trust, identity, peer
+/// verification and versions; after a handshake, what was negotiated.
+///
+/// By default it trusts the Mozilla roots shipped in `webpki-roots`,
+/// verifies the peer, and allows TLS 1.2 and 1.3.
+///
+/// ```
+/// use qwebsocket::ssl::SslConfiguration;
+/// let config = SslConfiguration::default();
+/// assert!(config.uses_default_roots());
+/// assert!(config.ca_certificates().is_empty());
+/// assert!(config.peer_certificate_chain().is_empty());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SslConfiguration {
+    ca_certificates: Vec<Certificate>,
+    default_roots: bool,
+    local_chain: Vec<Certificate>,
+    private_key: Option<PrivateKey>,
+    verify_mode: PeerVerifyMode,
+    verify_name: Option<String>,
+    protocol: SslProtocol,
+    peer_chain: Vec<Certificate>,
+    session_protocol: Option<String>,
+    session_cipher: Option<String>,
+}
+
+impl Default for SslConfiguration {
+    fn default() -> Self {
+        SslConfiguration {
+            ca_certificates: Vec::new(),
+            default_roots: true,
+            local_chain: Vec::new(),
+            private_key: None,
+            verify_mode: PeerVerifyMode::AutoVerifyPeer,
+            verify_name: None,
+            protocol: SslProtocol::TlsV1_2OrLater,
+            peer_chain: Vec::new(),
+            session_protocol: None,
+            session_cipher: None,
+        }
+    }
+}
+
+impl SslConfiguration {
+    /// Adds CA certificates (PEM, one or more) to trust besides the default roots.
+    pub fn add_ca_certificates_pem(&mut self, pem: &[u8]) -> Result<(), SslConfigError> {
+        self.ca_certificates.extend(Certificate::from_pem(pem)?);
+        Ok(())
+    }
+
+    /// Sets the CA certificates to trust, replacing any added before.
+    pub fn set_ca_certificates(&mut self, certificates: Vec<Certificate>) {
+        self.ca_certificates = certificates;
+    }
+
+    /// The CA certificates trusted besides (or instead of) the default roots.
+    pub fn ca_certificates(&self) -> &[Certificate] {
+        &self.ca_certificates
+    }
+
+    /// Whether the default roots (webpki-roots) are trusted too; set false
+    /// to trust only [`SslConfiguration::ca_certificates`].
+    pub fn set_use_default_roots(&mut self, on: bool) {
+        self.default_roots = on;
+    }
+
+    /// Whether the default roots are trusted.
+    pub fn uses_default_roots(&self) -> bool {
+        self.default_roots
+    }
+
+    /// Sets our certificate chain and its key (a server's identity, or a
+    /// client certificate for mutual TLS), from PEM texts.
+    pub fn set_local_certificate_pem(
+        &mut self,
+        chain_pem: &[u8],
+        key_pem: &[u8],
+    ) -> Result<(), SslConfigError> {
+        let chain = Certificate::from_pem(chain_pem)?;
+        let key = PrivateKey::from_pem(key_pem)?;
+        self.local_chain = chain;
+        self.private_key = Some(key);
+        Ok(())
+    }
+
+    /// Our certificate chain (leaf first).
+    pub fn local_certificate_chain(&self) -> &[Certificate] {
+        &self.local_chain
+    }
+
+    /// How the peer is verified.
+    pub fn peer_verify_mode(&self) -> PeerVerifyMode {
+        self.verify_mode
+    }
+
+    /// Sets how the peer is verified.
+    pub fn set_peer_verify_mode(&mut self, mode: PeerVerifyMode) {
+        self.verify_mode = mode;
+    }
+
+    /// The name the server certificate is checked against, instead of the
+    /// URL's host (Qt's `peerVerifyName`); it is also sent as SNI.
+    pub fn set_peer_verify_name(&mut self, name: Option<&str>) {
+        self.verify_name = name.map(str::to_owned);
+    }
+
+    /// The peer verify name, if set.
+    pub fn peer_verify_name(&self) -> Option<&str> {
+        self.verify_name.as_deref()
+    }
+
+    /// Sets the TLS versions allowed.
+    pub fn set_protocol(&mut self, protocol: SslProtocol) {
+        self.protocol = protocol;
+    }
+
+    /// The TLS versions allowed.
+    pub fn protocol(&self) -> SslProtocol {
+        self.protocol
+    }
+
+    /// After the handshake: the peer's certificate chain (leaf first).
+    pub fn peer_certificate_chain(&self) -> &[Certificate] {
+        &self.peer_chain
+    }
+
+    /// After the handshake: the negotiated version, e.g. `"TLSv1_3"`.
+    pub fn session_protocol(&self) -> Option<&str> {
+        self.session_protocol.as_deref()
+    }
+
+    /// After the handshake: the negotiated cipher suite, e.g.
+    /// `"TLS13_AES_256_GCM_SHA384"`.
+    pub fn session_cipher(&self) -> Option<&str> {
+        self.session_cipher.as_deref()
+    }
+
+    pub(crate) fn record_session(&mut self, conn: &rustls::CommonState) {
+        self.peer_chain = conn
+            .peer_certificates()
+            .map(|c| {
+                c.iter()
+                    .map(|c| Certificate::from_der(c.to_vec()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.session_protocol = conn.protocol_version().map(|v| format!("{v:?}"));
+        self.session_cipher = conn
+            .negotiated_cipher_suite()
+            .map(|s| format!("{:?}", s.suite()));
+    }
+
+    fn versions(&self) -> &'static [&'static rustls::SupportedProtocolVersion] {
+        static TLS12: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS12];
+        static TLS13: &[&rustls::SupportedProtocolVersion] = &[&rustls::version::TLS13];
+        match self.protocol {
+            SslProtocol::TlsV1_2 => TLS12,
+            SslProtocol::TlsV1_3 => TLS13,
+            SslProtocol::TlsV1_2OrLater => rustls::ALL_VERSIONS,
+        }
+    }
+
+    fn roots(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        if self.default_roots {
+            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        }
+        for c in &self.ca_certificates {
+            // A CA certificate that cannot be parsed is skipped (and logged).
+            if let Err(e) = roots.add(c.as_der()) {
+                log::warn!("ignoring an unusable CA certificate: {e}");
+            }
+        }
+        roots
+    }
+
+    /// The client side: a rustls configuration whose verifier records errors
+    /// into `found` instead of failing.
+    pub(crate) fn client_config(
+        &self,
+        found: Arc<Mutex<Vec<SslError>>>,
+    ) -> Result<Arc<rustls::ClientConfig>, SslConfigError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = Arc::new(RecordingVerifier {
+            roots: Arc::new(self.roots()),
+            mode: self.verify_mode,
+            found,
+            provider: provider.clone(),
+        });
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(self.versions())
+            .map_err(|e| SslConfigError(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier);
+        let mut config = match &self.private_key {
+            Some(key) if !self.local_chain.is_empty() => builder
+                .with_client_auth_cert(
+                    self.local_chain.iter().map(Certificate::as_der).collect(),
+                    key.key(),
+                )
+                .map_err(|e| SslConfigError(format!("unusable client certificate: {e}")))?,
+            _ => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+
+    /// The server side, from our chain and key.
+    pub(crate) fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, SslConfigError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let key = self.private_key.as_ref().ok_or_else(|| {
+            SslConfigError("a secure server needs a certificate chain and a private key".into())
+        })?;
+        if self.local_chain.is_empty() {
+            return Err(SslConfigError(
+                "a secure server needs a certificate chain".into(),
+            ));
+        }
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(self.versions())
+            .map_err(|e| SslConfigError(e.to_string()))?;
+        let builder = match self.verify_mode {
+            PeerVerifyMode::VerifyNone | PeerVerifyMode::AutoVerifyPeer => {
+                builder.with_no_client_auth()
+            }
+            mode => {
+                let roots = Arc::new(self.roots());
+                let v =
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider);
+                let v = if mode == PeerVerifyMode::QueryPeer {
+                    v.allow_unauthenticated()
+                } else {
+                    v
+                };
+                let v = v
+                    .build()
+                    .map_err(|e| SslConfigError(format!("cannot verify clients: {e}")))?;
+                builder.with_client_cert_verifier(v)
+            }
+        };
+        let mut config = builder
+            .with_single_cert(
+                self.local_chain.iter().map(Certificate::as_der).collect(),
+                key.key(),
+            )
+            .map_err(|e| SslConfigError(format!("unusable server certificate: {e}")))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(Arc::new(config))
+    }
+}
+
+/// The name to verify and send as SNI for `host`.
+pub(crate) fn server_name(
+    config: &SslConfiguration,
+    host: &str,
+) -> Result<ServerName<'static>, SslConfigError> {
+    let name = config.verify_name.as_deref().unwrap_or(host);
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    ServerName::try_from(name.to_owned())
+        .map_err(|_| SslConfigError(format!("{name:?} is not a valid server name")))
+}
+
+/// Verifies like webpki, but records every problem instead of failing, so
+/// that the socket can report all of them and let the application decide.
+#[derive(Debug)]
+struct RecordingVerifier {
+    roots: Arc<rustls::RootCertStore>,
+    mode: PeerVerifyMode,
+    found: Arc<Mutex<Vec<SslError>>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+fn map_webpki(e: &webpki::Error) -> SslErrorKind {
+    use webpki::Error as E;
+    match e {
+        E::UnknownIssuer => SslErrorKind::UnableToGetLocalIssuerCertificate,
+        E::CertExpired { .. } => SslErrorKind::CertificateExpired,
+        E::CertNotValidYet { .. } => SslErrorKind::CertificateNotYetValid,
+        E::CertNotValidForName(_) => SslErrorKind::HostNameMismatch,
+        E::CertRevoked => SslErrorKind::CertificateRevoked,
+        E::InvalidSignatureForPublicKey => SslErrorKind::CertificateSignatureFailed,
+        E::CaUsedAsEndEntity | E::EndEntityUsedAsCa => SslErrorKind::InvalidCaCertificate,
+        E::PathLenConstraintViolated => SslErrorKind::PathLengthExceeded,
+        E::RequiredEkuNotFoundContext(_) => SslErrorKind::InvalidPurpose,
+        E::CertDistrusted => SslErrorKind::CertificateUntrusted,
+        _ => SslErrorKind::UnspecifiedError,
+    }
+}
+
+/// Every problem of a server (or client) certificate chain, in Qt's order:
+/// the name first, then trust and validity.
+pub(crate) fn chain_errors(
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+    name: Option<&ServerName<'_>>,
+    roots: &rustls::RootCertStore,
+    now: UnixTime,
+    usage: webpki::KeyUsage,
+    algs: &[&dyn rustls::pki_types::SignatureVerificationAlgorithm],
+) -> Vec<SslError> {
+    let leaf = Certificate::from_der(end_entity.to_vec());
+    let with_leaf = |kind| SslError::new(kind, Some(leaf.clone()));
+    let cert = match webpki::EndEntityCert::try_from(end_entity) {
+        Ok(c) => c,
+        Err(_) => return vec![with_leaf(SslErrorKind::UnspecifiedError)],
+    };
+    let mut errors = Vec::new();
+    if let Some(name) = name {
+        if cert.verify_is_valid_for_subject_name(name).is_err() {
+            errors.push(with_leaf(SslErrorKind::HostNameMismatch));
+        }
+    }
+    let trusted = cert.verify_for_usage(algs, &roots.roots, intermediates, now, usage, None, None);
+    let Err(e) = trusted else { return errors };
+    if !matches!(e, webpki::Error::UnknownIssuer) {
+        errors.push(with_leaf(map_webpki(&e)));
+        return errors;
+    }
+    // Not trusted. Tell why, then check the chain against itself for what
+    // else is wrong with it (its dates, for instance).
+    let mut anchors = Vec::new();
+    if let Ok(a) = webpki::anchor_from_trusted_cert(end_entity) {
+        anchors.push(a.to_owned());
+    }
+    let self_signed = cert
+        .verify_for_usage(algs, &anchors, &[], now, usage, None, None)
+        .map_or_else(
+            |e| {
+                !matches!(
+                    e,
+                    webpki::Error::UnknownIssuer | webpki::Error::InvalidSignatureForPublicKey
+                )
+            },
+            |_| true,
+        );
+    let kind = if self_signed {
+        SslErrorKind::SelfSignedCertificate
+    } else {
+        let root_in_chain = intermediates.last().and_then(|top| {
+            let a = webpki::anchor_from_trusted_cert(top).ok()?.to_owned();
+            let ok = cert
+                .verify_for_usage(algs, &[a], intermediates, now, usage, None, None)
+                .map_or_else(|e| !matches!(e, webpki::Error::UnknownIssuer), |_| true);
+            ok.then_some(())
+        });
+        if root_in_chain.is_some() {
+            SslErrorKind::SelfSignedCertificateInChain
+        } else {
+            SslErrorKind::UnableToGetLocalIssuerCertificate
+        }
+    };
+    errors.push(with_leaf(kind));
+    for c in intermediates {
+        if let Ok(a) = webpki::anchor_from_trusted_cert(c) {
+            anchors.push(a.to_owned());
+        }
+    }
+    if let Err(e) = cert.verify_for_usage(algs, &anchors, intermediates, now, usage, None, None) {
+        let k = map_webpki(&e);
+        if matches!(
+            k,
+            SslErrorKind::CertificateExpired | SslErrorKind::CertificateNotYetValid
+        ) {
+            errors.push(with_leaf(k));
+        }
+    }
+    errors
+}
+
+impl rustls::client::danger::ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self.mode != PeerVerifyMode::VerifyNone {
+            let errors = chain_errors(
+                end_entity,
+                intermediates,
+                Some(server_name),
+                &self.roots,
+                now,
+                webpki::KeyUsage::server_auth(),
+                webpki::ALL_VERIFICATION_ALGS,
+            );
+            if let Ok(mut found) = self.found.lock() {
+                found.extend(errors);
+            }
+        }
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
