@@ -5,22 +5,47 @@
 //! signal is printed as it is emitted; the program exits 0 when the closing
 //! handshake is complete.
 //!
-//! Run it with `cargo run --example echo`.
+//! Run it with `cargo run --example echo`, or `cargo run --example echo -- --tls`
+//! for `wss://`: a throwaway certificate authority and a server certificate
+//! for `localhost` are made at run time (with rcgen), the server uses the
+//! certificate, and the client trusts that authority and no other.
 
 use qwebsocket::event_loop::EventLoop;
+use qwebsocket::ssl::SslConfiguration;
 use qwebsocket::{CloseCode, SslMode, WebSocket, WebSocketServer};
 use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let tls = std::env::args().skip(1).any(|a| a == "--tls");
     let ev = EventLoop::new()?;
 
     // The server: echo everything back.
-    let server = WebSocketServer::new(&ev, "echo", SslMode::NonSecureMode);
-    server.listen("127.0.0.1".parse()?, 0)?;
-    let url = server.server_url().ok_or("the server is not listening")?;
-    println!("server: listening on {url}");
+    let mode = if tls {
+        SslMode::SecureMode
+    } else {
+        SslMode::NonSecureMode
+    };
+    let server = WebSocketServer::new(&ev, "echo", mode);
+    let mut client_tls = SslConfiguration::default();
+    if tls {
+        let (ca_pem, chain_pem, key_pem) = throwaway_certificates()?;
+        let mut server_tls = SslConfiguration::default();
+        server_tls.set_local_certificate_pem(chain_pem.as_bytes(), key_pem.as_bytes())?;
+        server.set_ssl_configuration(server_tls);
+        client_tls.set_use_default_roots(false);
+        client_tls.add_ca_certificates_pem(ca_pem.as_bytes())?;
+    }
+    server
+        .listen("127.0.0.1".parse()?, 0)
+        .map_err(|e| format!("cannot listen ({e:?}): {}", server.error_string()))?;
+    let url = if tls {
+        format!("wss://localhost:{}/", server.server_port())
+    } else {
+        format!("ws://127.0.0.1:{}/", server.server_port())
+    };
+    println!("server: listening, clients use {url}");
     server.new_connection().connect(|server| {
         while let Some(socket) = server.next_pending_connection() {
             println!(
@@ -47,15 +72,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // The client.
     let client = WebSocket::new(&ev);
-    let echoes = Rc::new(Cell::new(0));
+    client.set_ssl_configuration(client_tls);
+    let pongs = Rc::new(Cell::new(0));
     client
         .state_changed()
         .connect(|_, state| println!("client: state {state:?}"));
+    client.ssl_errors().connect(|_, errors| {
+        for e in errors {
+            eprintln!("client: certificate problem: {e}");
+        }
+    });
     client.connected().connect(|ws| {
-        println!(
-            "client: connected to {}",
-            ws.request_url().map(|u| u.to_string()).unwrap_or_default()
-        );
+        let url = ws.request_url().map(|u| u.to_string()).unwrap_or_default();
+        println!("client: connected to {url}");
+        let tls = ws.ssl_configuration();
+        if let (Some(version), Some(cipher)) = (tls.session_protocol(), tls.session_cipher()) {
+            println!("client: TLS {version}, {cipher}");
+        }
         ws.send_text_message("Hello, qwebsocket");
         ws.send_binary_message(&[0xde, 0xad, 0xbe, 0xef]);
         ws.ping(b"are you there?");
@@ -66,14 +99,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     client
         .binary_message_received()
         .connect(|_, data| println!("client: binary echo {data:x?}"));
-    let e = echoes.clone();
+    let p = pongs.clone();
     client.pong().connect(move |ws, elapsed, payload| {
         println!(
-            "client: pong {:?} after {:?}",
-            String::from_utf8_lossy(payload),
-            elapsed
+            "client: pong {:?} after {elapsed:?}",
+            String::from_utf8_lossy(payload)
         );
-        e.set(e.get() + 1);
+        p.set(p.get() + 1);
         ws.close(CloseCode::Normal, "demo finished")
             .expect("1000 may be sent");
     });
@@ -93,7 +125,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ev.quit();
         }
     });
-    client.open(url.as_str())?;
+    client.open(&url)?;
 
     // Never hang: give up after ten seconds.
     ev.add_timer(Duration::from_secs(10), |ev| {
@@ -101,10 +133,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ev.quit();
     });
     ev.run();
-    if echoes.get() == 1 && client.close_code() == CloseCode::Normal {
+    if pongs.get() == 1 && client.close_code() == CloseCode::Normal {
         println!("done");
         Ok(())
     } else {
         Err("the demo did not complete".into())
     }
+}
+
+/// A certificate authority, and a certificate for `localhost` and 127.0.0.1
+/// signed by it, as PEM texts: (CA, server chain, server key).
+fn throwaway_certificates() -> Result<(String, String, String), rcgen::Error> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new())?;
+    ca.distinguished_name
+        .push(DnType::CommonName, "qwebsocket echo demo CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
+    let key = KeyPair::generate()?;
+    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    let leaf = CertificateParams::new(names)?.signed_by(&key, &ca)?;
+    Ok((ca.pem(), leaf.pem(), key.serialize_pem()))
 }

@@ -376,6 +376,7 @@ pub struct SslConfiguration {
     verify_mode: PeerVerifyMode,
     verify_name: Option<String>,
     protocol: SslProtocol,
+    interrupt_on_error: bool,
     peer_chain: Vec<Certificate>,
     session_protocol: Option<String>,
     session_cipher: Option<String>,
@@ -391,6 +392,7 @@ impl Default for SslConfiguration {
             verify_mode: PeerVerifyMode::AutoVerifyPeer,
             verify_name: None,
             protocol: SslProtocol::TlsV1_2OrLater,
+            interrupt_on_error: false,
             peer_chain: Vec::new(),
             session_protocol: None,
             session_cipher: None,
@@ -474,6 +476,19 @@ impl SslConfiguration {
     /// The TLS versions allowed.
     pub fn protocol(&self) -> SslProtocol {
         self.protocol
+    }
+
+    /// Makes each certificate error interrupt the handshake with
+    /// `handshake_interrupted_on_error`, until the slot calls
+    /// [`WebSocket::continue_interrupted_handshake`](crate::WebSocket::continue_interrupted_handshake)
+    /// (Qt's `setHandshakeMustInterruptOnError`). Default off.
+    pub fn set_handshake_must_interrupt_on_error(&mut self, on: bool) {
+        self.interrupt_on_error = on;
+    }
+
+    /// Whether certificate errors interrupt the handshake.
+    pub fn handshake_must_interrupt_on_error(&self) -> bool {
+        self.interrupt_on_error
     }
 
     /// After the handshake: the peer's certificate chain (leaf first).
@@ -782,5 +797,81 @@ impl rustls::client::danger::ServerCertVerifier for RecordingVerifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+/// How grave a TLS alert is (Qt's `QSsl::AlertLevel`).
+///
+/// ```
+/// use qwebsocket::ssl::AlertLevel;
+/// assert_ne!(AlertLevel::Warning, AlertLevel::Fatal);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AlertLevel {
+    /// A warning (in practice: `close_notify`, the orderly end of a session).
+    Warning,
+    /// A fatal alert: the TLS session is over.
+    Fatal,
+}
+
+/// A TLS alert sent or received (Qt's `alertSent` / `alertReceived`
+/// arguments). rustls tells about the alerts it receives and about the
+/// errors that make it send one; `code` is the TLS AlertDescription value.
+///
+/// ```
+/// use qwebsocket::ssl::{AlertLevel, SslAlert};
+/// let a = SslAlert::close_notify();
+/// assert_eq!((a.level, a.code, a.description.as_str()), (AlertLevel::Warning, 0, "CloseNotify"));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct SslAlert {
+    /// Warning or fatal.
+    pub level: AlertLevel,
+    /// The AlertDescription code (RFC 8446 §6), e.g. 42 for bad_certificate.
+    pub code: u8,
+    /// Its name, e.g. `"BadCertificate"`.
+    pub description: String,
+}
+
+impl SslAlert {
+    /// The `close_notify` warning.
+    pub fn close_notify() -> SslAlert {
+        SslAlert::from_description(rustls::AlertDescription::CloseNotify)
+    }
+
+    pub(crate) fn from_description(d: rustls::AlertDescription) -> SslAlert {
+        let level = if d == rustls::AlertDescription::CloseNotify {
+            AlertLevel::Warning
+        } else {
+            AlertLevel::Fatal
+        };
+        SslAlert {
+            level,
+            code: u8::from(d),
+            description: format!("{d:?}"),
+        }
+    }
+
+    /// The alert rustls sends when it fails with `e`, as far as it can be known.
+    pub(crate) fn sent_for(e: &rustls::Error) -> Option<SslAlert> {
+        use rustls::AlertDescription as A;
+        let d = match e {
+            rustls::Error::AlertReceived(_) => return None,
+            rustls::Error::InvalidCertificate(c) => A::from(c.clone()),
+            rustls::Error::InvalidMessage(m) => A::from(m.clone()),
+            rustls::Error::NoCertificatesPresented => A::CertificateRequired,
+            rustls::Error::PeerIncompatible(_) => A::HandshakeFailure,
+            rustls::Error::DecryptError => A::BadRecordMac,
+            _ => A::InternalError,
+        };
+        Some(SslAlert::from_description(d))
+    }
+
+    /// The alert the peer sent, if `e` says it sent one.
+    pub(crate) fn received_in(e: &rustls::Error) -> Option<SslAlert> {
+        match e {
+            rustls::Error::AlertReceived(d) => Some(SslAlert::from_description(*d)),
+            _ => None,
+        }
     }
 }

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex};
 
-use crate::ssl::{SslConfiguration, SslError};
+use crate::ssl::{SslAlert, SslConfiguration, SslError};
 use std::time::Duration;
 
 /// Qt's default outgoing frame size: 512 KiB (524288 bytes).
@@ -615,6 +615,44 @@ impl WebSocket {
     /// ```
     pub fn resume(&self) {
         self.shared.resume();
+    }
+
+    /// Lets an interrupted TLS handshake go on (call it in a slot of
+    /// `handshake_interrupted_on_error`); see
+    /// [`SslConfiguration::set_handshake_must_interrupt_on_error`].
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.handshake_interrupted_on_error().connect(|ws, error| {
+    ///     eprintln!("going on despite: {error}");
+    ///     ws.continue_interrupted_handshake();
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn continue_interrupted_handshake(&self) {
+        self.shared.st.borrow_mut().continue_interrupted = true;
+    }
+
+    /// Emitted for each certificate error when the configuration asks the
+    /// handshake to stop on errors; the handshake fails unless the slot calls
+    /// [`WebSocket::continue_interrupted_handshake`].
+    pub fn handshake_interrupted_on_error(&self) -> &Signal<dyn Fn(&WebSocket, &SslError)> {
+        &self.shared.sig.handshake_interrupted_on_error
+    }
+
+    /// Emitted for each TLS alert this side sent, as far as rustls tells:
+    /// `close_notify` when the connection ends, and the fatal alert that goes
+    /// with a failed handshake.
+    pub fn alert_sent(&self) -> &Signal<dyn Fn(&WebSocket, &SslAlert)> {
+        &self.shared.sig.alert_sent
+    }
+
+    /// Emitted for each TLS alert received from the peer (`close_notify`, or
+    /// a fatal alert that ends the handshake).
+    pub fn alert_received(&self) -> &Signal<dyn Fn(&WebSocket, &SslAlert)> {
+        &self.shared.sig.alert_received
     }
 
     /// Emitted with every problem found with the server's certificate chain,

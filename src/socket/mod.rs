@@ -115,6 +115,7 @@ pub(crate) struct Inner {
     pub(crate) ignore_all_ssl: bool,
     pub(crate) ignore_ssl_list: Vec<SslError>,
     pub(crate) pause_mode: PauseMode,
+    pub(crate) continue_interrupted: bool,
 }
 
 /// The state behind a [`WebSocket`] handle.
@@ -189,6 +190,7 @@ impl Shared {
                 ignore_all_ssl: false,
                 ignore_ssl_list: Vec::new(),
                 pause_mode: PauseMode::PauseNever,
+                continue_interrupted: false,
             }),
             sig: Signals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -439,6 +441,25 @@ impl Shared {
         Ok(())
     }
 
+    /// Emits the TLS alerts sent and received since the last call.
+    fn emit_alerts(self: &Rc<Self>) {
+        let alerts = {
+            let mut st = self.st.borrow_mut();
+            match st.transport.as_mut().and_then(|t| t.tls()) {
+                Some(tls) if !tls.alerts.is_empty() => std::mem::take(&mut tls.alerts),
+                _ => return,
+            }
+        };
+        let ws = self.handle();
+        for (sent, alert) in alerts {
+            if sent {
+                self.sig.alert_sent.emit(&ws, &alert);
+            } else {
+                self.sig.alert_received.emit(&ws, &alert);
+            }
+        }
+    }
+
     /// Client: moves the TLS handshake on; once it is done, reports what was
     /// wrong with the server's certificate and decides whether to go on.
     fn drive_tls_client(self: &Rc<Self>) {
@@ -452,6 +473,7 @@ impl Shared {
         match result {
             Ok(false) => {}
             Err(e) => {
+                self.emit_alerts();
                 let msg = format!("TLS handshake failed: {e}");
                 self.abort_with(Some((SocketError::SslHandshakeFailed, msg)), true);
             }
@@ -471,6 +493,29 @@ impl Shared {
                     st.phase = Phase::SslPaused;
                     found
                 };
+                let interrupt = self
+                    .st
+                    .borrow()
+                    .ssl_config
+                    .handshake_must_interrupt_on_error();
+                if interrupt && !errors.is_empty() {
+                    // Qt's interrupted handshake: each error stops it until the
+                    // slot calls continue_interrupted_handshake().
+                    let ws = self.handle();
+                    for e in &errors {
+                        self.st.borrow_mut().continue_interrupted = false;
+                        let generation = self.st.borrow().generation;
+                        self.sig.handshake_interrupted_on_error.emit(&ws, e);
+                        if self.st.borrow().generation != generation {
+                            return;
+                        }
+                        if !self.st.borrow().continue_interrupted {
+                            let text = e.error_string();
+                            self.abort_with(Some((SocketError::SslHandshakeFailed, text)), true);
+                            return;
+                        }
+                    }
+                }
                 if !errors.is_empty() {
                     let generation = self.st.borrow().generation;
                     self.emit_all(vec![Emit::SslErrors(errors)]);
@@ -768,6 +813,7 @@ impl Shared {
             false
         };
         let _ = finished;
+        self.emit_alerts();
         self.reschedule();
     }
 
@@ -889,6 +935,7 @@ impl Shared {
                 });
             }
         }
+        self.emit_alerts();
         if let Some(e) = err {
             let tls_failure = e
                 .get_ref()
@@ -1444,10 +1491,6 @@ impl Shared {
         }
         ok
     }
-
-    pub(crate) fn is_readable_phase(&self) -> bool {
-        matches!(self.st.borrow().phase, Phase::Open | Phase::Draining)
-    }
 }
 
 impl IoHandler for Shared {
@@ -1511,7 +1554,7 @@ impl IoHandler for Shared {
         if readable || writable {
             self.on_readable();
         }
-        let _ = self.is_readable_phase();
+        self.emit_alerts();
     }
 }
 

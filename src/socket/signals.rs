@@ -2,7 +2,7 @@
 
 use crate::SocketError;
 use crate::signal::Signal;
-use crate::ssl::SslError;
+use crate::ssl::{SslAlert, SslError};
 use crate::websocket::{SocketState, WebSocket};
 use std::time::Duration;
 
@@ -17,6 +17,7 @@ crate::signal_signature!(&WebSocket, Duration, &[u8]);
 crate::signal_signature!(&WebSocket, u64);
 crate::signal_signature!(&WebSocket, &[SslError]);
 crate::signal_signature!(&WebSocket, &SslError);
+crate::signal_signature!(&WebSocket, &SslAlert);
 
 /// Every signal of a socket, in one place.
 #[derive(Default)]
@@ -35,4 +36,7 @@ pub(crate) struct Signals {
     pub(crate) bytes_written: Signal<dyn Fn(&WebSocket, u64)>,
     pub(crate) ssl_errors: Signal<dyn Fn(&WebSocket, &[SslError])>,
     pub(crate) peer_verify_error: Signal<dyn Fn(&WebSocket, &SslError)>,
+    pub(crate) handshake_interrupted_on_error: Signal<dyn Fn(&WebSocket, &SslError)>,
+    pub(crate) alert_sent: Signal<dyn Fn(&WebSocket, &SslAlert)>,
+    pub(crate) alert_received: Signal<dyn Fn(&WebSocket, &SslAlert)>,
 }

@@ -1,6 +1,7 @@
 //! TLS over any byte stream, non-blocking, with rustls.
 
 use super::Stream;
+use crate::ssl::SslAlert;
 use std::io::{self, IoSlice, Read, Write};
 
 /// A TLS connection over an inner stream (TCP or a fake pipe).
@@ -9,6 +10,9 @@ pub(crate) struct TlsStream {
     pub(crate) conn: rustls::Connection,
     /// The peer ended the TLS session (close_notify) or the stream.
     eof: bool,
+    /// Alerts sent (true) and received (false) since the socket last looked.
+    pub(crate) alerts: Vec<(bool, SslAlert)>,
+    close_notify_seen: bool,
 }
 
 /// Reads TLS records from a `Stream` (rustls wants `io::Read`).
@@ -47,6 +51,8 @@ impl TlsStream {
             inner,
             conn,
             eof: false,
+            alerts: Vec::new(),
+            close_notify_seen: false,
         }
     }
 
@@ -71,6 +77,14 @@ impl TlsStream {
             Ok(0) => Ok(false),
             Ok(_) => {
                 let result = self.conn.process_new_packets();
+                if let Err(e) = &result {
+                    if let Some(a) = SslAlert::received_in(e) {
+                        self.alerts.push((false, a));
+                    }
+                    if let Some(a) = SslAlert::sent_for(e) {
+                        self.alerts.push((true, a));
+                    }
+                }
                 // Send what processing produced (handshake messages, alerts).
                 let flushed = self.flush_tls();
                 result.map_err(tls_error)?;
@@ -101,6 +115,14 @@ impl TlsStream {
     pub(crate) fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.conn.reader().read(buf) {
+                Ok(0) if !buf.is_empty() => {
+                    // Ok(0) from rustls means the peer's close_notify.
+                    if !self.close_notify_seen {
+                        self.close_notify_seen = true;
+                        self.alerts.push((false, SslAlert::close_notify()));
+                    }
+                    return Ok(0);
+                }
                 Ok(n) => return Ok(n),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 // The peer's stream ended without close_notify: report the end.
@@ -134,6 +156,7 @@ impl TlsStream {
 
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
         self.conn.send_close_notify();
+        self.alerts.push((true, SslAlert::close_notify()));
         let _ = self.flush_tls();
         self.inner.shutdown_write()
     }
