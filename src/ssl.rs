@@ -858,7 +858,7 @@ impl SslAlert {
         let d = match e {
             rustls::Error::AlertReceived(_) => return None,
             rustls::Error::InvalidCertificate(c) => A::from(c.clone()),
-            rustls::Error::InvalidMessage(m) => A::from(m.clone()),
+            rustls::Error::InvalidMessage(m) => A::from(*m),
             rustls::Error::NoCertificatesPresented => A::CertificateRequired,
             rustls::Error::PeerIncompatible(_) => A::HandshakeFailure,
             rustls::Error::DecryptError => A::BadRecordMac,
