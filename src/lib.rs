@@ -61,8 +61,8 @@
 //!
 //! # What is not here yet
 //!
-//! `wss://` (TLS), proxies and permessage-deflate are not built yet; see the
-//! README's feature list.
+//! Proxies and permessage-deflate are not built yet; see the README's
+//! feature list. `wss://` is described in [`ssl`].
 #![deny(missing_docs)]
 
 pub mod error;

@@ -1,20 +1,76 @@
-//! TLS value types and the SSL error model: Qt's `QSslConfiguration`,
-//! `QSslError` and `QSslCertificate`, on rustls.
+//! TLS: Qt's `QSslConfiguration`, `QSslError` and `QSslCertificate` on rustls.
+//!
+//! `wss://` URLs use TLS 1.2 or 1.3 (rustls with the *ring* provider), trust
+//! the Mozilla roots of `webpki-roots` by default, send the URL's host as SNI,
+//! verify IP-address URLs against IP SANs, and offer ALPN `http/1.1`.
+//!
+//! # The SSL error model
 //!
 //! Verification never fails inside the TLS library. Every problem with the
-//! peer's certificate chain is recorded as an [`SslError`]; before any
-//! WebSocket byte is sent, the socket emits them (`peer_verify_error` for
-//! each, then `ssl_errors`) and goes on only if the application ignored
-//! exactly those errors, with [`WebSocket::ignore_ssl_errors`](crate::WebSocket::ignore_ssl_errors)
-//! or [`WebSocket::ignore_ssl_errors_list`](crate::WebSocket::ignore_ssl_errors_list).
+//! server's chain (host name, trust, dates) is recorded as an [`SslError`].
+//! When the TLS handshake is done, and **before any WebSocket byte is sent**
+//! (not even the upgrade request), the socket emits `peer_verify_error` for
+//! each problem, then `ssl_errors` with all of them. It goes on only if the
+//! application ignored exactly those problems:
+//!
+//! * [`WebSocket::ignore_ssl_errors`](crate::WebSocket::ignore_ssl_errors) in
+//!   the `ssl_errors` slot (or before `open()`) ignores all of them, once;
+//! * [`WebSocket::ignore_ssl_errors_list`](crate::WebSocket::ignore_ssl_errors_list)
+//!   ignores errors of the listed kinds (and certificates, when given), for
+//!   every later connection; ignoring one kind never ignores another;
+//! * with [`PauseMode::PauseOnSslErrors`](crate::PauseMode) the socket waits in
+//!   `Connecting` for [`WebSocket::resume`](crate::WebSocket::resume).
+//!
+//! Otherwise it fails with `SocketError::SslHandshakeFailed`.
+//!
+//! # Trusting a private CA
+//!
+//! ```no_run
+//! use qwebsocket::{event_loop::EventLoop, ssl::SslConfiguration, WebSocket};
+//! let ev = EventLoop::new()?;
+//! let ws = WebSocket::new(&ev);
+//! let mut tls = SslConfiguration::default();
+//! tls.add_ca_certificates_pem(&std::fs::read("company-ca.pem")?)?;
+//! tls.set_use_default_roots(false); // trust only the company CA
+//! ws.set_ssl_configuration(tls);
+//! ws.open("wss://intranet.example:8443/feed")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # A client certificate (mutual TLS)
+//!
+//! ```no_run
+//! use qwebsocket::{event_loop::EventLoop, ssl::SslConfiguration, WebSocket};
+//! let ev = EventLoop::new()?;
+//! let ws = WebSocket::new(&ev);
+//! let mut tls = SslConfiguration::default();
+//! tls.set_local_certificate_pem(&std::fs::read("client.pem")?, &std::fs::read("client.key")?)?;
+//! ws.set_ssl_configuration(tls);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Handling `ssl_errors` the Qt way
 //!
 //! ```
-//! use qwebsocket::ssl::{SslConfiguration, PeerVerifyMode};
-//! let mut config = SslConfiguration::default();
-//! assert_eq!(config.peer_verify_mode(), PeerVerifyMode::AutoVerifyPeer);
-//! config.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
-//! assert_eq!(config.peer_verify_mode(), PeerVerifyMode::QueryPeer);
+//! use qwebsocket::{event_loop::EventLoop, WebSocket};
+//! use qwebsocket::ssl::SslErrorKind;
+//! let ev = EventLoop::new()?;
+//! let ws = WebSocket::new(&ev);
+//! ws.ssl_errors().connect(|ws, errors| {
+//!     for e in errors {
+//!         eprintln!("{e} ({:?})", e.kind());
+//!     }
+//!     // A development server: accept its self-signed certificate, nothing else.
+//!     if errors.iter().all(|e| e.kind() == SslErrorKind::SelfSignedCertificate) {
+//!         ws.ignore_ssl_errors();
+//!     }
+//! });
+//! # Ok::<(), std::io::Error>(())
 //! ```
+//!
+//! A secure server takes its chain and key the same way, with
+//! [`WebSocketServer::set_ssl_configuration`](crate::WebSocketServer::set_ssl_configuration)
+//! and `SslMode::SecureMode`.
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime, pem::PemObject};
 use std::fmt;
