@@ -65,6 +65,7 @@ struct ServerSignals {
     closed: Signal<dyn Fn(&WebSocketServer)>,
     ssl_errors: Signal<dyn Fn(&WebSocketServer, &[SslError])>,
     peer_verify_error: Signal<dyn Fn(&WebSocketServer, &SslError)>,
+    handshake_interrupted_on_error: Signal<dyn Fn(&WebSocketServer, &SslError)>,
 }
 
 pub(crate) struct ServerShared {
@@ -718,6 +719,14 @@ impl WebSocketServer {
         &self.shared.sig.ssl_errors
     }
 
+    /// Emitted, when the configuration has
+    /// [`SslConfiguration::set_handshake_must_interrupt_on_error`] on, for a
+    /// client certificate problem that stopped a TLS handshake. As in Qt, the
+    /// server cannot go on with that handshake: the client is refused.
+    pub fn handshake_interrupted_on_error(&self) -> &Signal<dyn Fn(&WebSocketServer, &SslError)> {
+        &self.shared.sig.handshake_interrupted_on_error
+    }
+
     /// Emitted for each problem with a client's certificate, before `ssl_errors`.
     pub fn peer_verify_error(&self) -> &Signal<dyn Fn(&WebSocketServer, &SslError)> {
         &self.shared.sig.peer_verify_error
@@ -889,6 +898,16 @@ impl ServerShared {
     /// A client's TLS handshake failed.
     pub(crate) fn report_tls_failure(&self, error: SslError) {
         if let Some(server) = self.handle() {
+            if self
+                .st
+                .borrow()
+                .ssl_config
+                .handshake_must_interrupt_on_error()
+            {
+                self.sig
+                    .handshake_interrupted_on_error
+                    .emit(&server, &error);
+            }
             self.sig.peer_verify_error.emit(&server, &error);
             self.sig
                 .ssl_errors
