@@ -82,6 +82,6 @@ pub use error::SocketError;
 pub use protocol::CloseCode;
 pub use server::{SslMode, WebSocketServer};
 pub use websocket::{
-    CloseError, DEFAULT_OUTGOING_FRAME_SIZE, MAX_INCOMING_SIZE, MAX_OUTGOING_FRAME_SIZE, PauseMode,
-    SocketState, WeakWebSocket, WebSocket,
+    CloseError, DEFAULT_OUTGOING_FRAME_SIZE, DEFAULT_SEND_QUEUE_LIMIT, MAX_INCOMING_SIZE,
+    MAX_OUTGOING_FRAME_SIZE, MaskGenerator, PauseMode, SocketState, WeakWebSocket, WebSocket,
 };

@@ -14,6 +14,35 @@ use std::sync::{Arc, Mutex};
 use crate::ssl::{SslAlert, SslConfiguration, SslError};
 use std::time::Duration;
 
+/// Sends are refused while this many bytes wait to be written (16 MiB),
+/// unless changed with [`WebSocket::set_send_queue_limit`].
+pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 16 << 20;
+
+/// Produces masking keys for the frames a client sends (Qt's
+/// `QMaskGenerator`). The default draws from the operating system's
+/// random generator; replace it only to reproduce traffic in tests.
+///
+/// ```
+/// use qwebsocket::MaskGenerator;
+/// struct Fixed;
+/// impl MaskGenerator for Fixed {
+///     fn next_mask(&mut self) -> u32 { 0x37fa213d }
+/// }
+/// assert_eq!(Fixed.next_mask(), 0x37fa213d);
+/// ```
+pub trait MaskGenerator {
+    /// Called once when the generator is installed; false if it could not
+    /// be seeded (it is used anyway; the failure is logged).
+    fn seed(&mut self) -> bool {
+        true
+    }
+
+    /// The next 32-bit masking key; applied most significant byte first. A
+    /// key of 0 still sets the mask bit (RFC 6455 requires masking; Qt sends
+    /// such frames unmasked).
+    fn next_mask(&mut self) -> u32;
+}
+
 /// Qt's default outgoing frame size: 512 KiB (524288 bytes).
 ///
 /// ```
@@ -1439,6 +1468,111 @@ impl WebSocket {
     /// ```
     pub fn set_incomplete_frame_timeout(&self, timeout: Option<Duration>) {
         self.update_config(|c| c.incomplete_timeout = timeout);
+    }
+
+    /// Keepalive (beyond Qt): after `interval` with nothing received, send
+    /// a ping; if no pong comes within `timeout`, close with 1011 and emit
+    /// `error_occurred(SocketTimeout)`. `None` turns it off (the default).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketError, WebSocket};
+    /// use qwebsocket::protocol::OpCode;
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_keepalive(Some(Duration::from_secs(30)), Duration::from_secs(10));
+    /// ws.open("ws://127.0.0.1:9/").unwrap();
+    /// reactor.run_until_idle();
+    /// let peer = reactor.next_connection().unwrap();
+    /// peer.accept();
+    /// reactor.run_until_idle();
+    /// peer.accept_handshake().unwrap();
+    /// reactor.run_until_idle();
+    /// reactor.advance(Duration::from_secs(30));
+    /// assert_eq!(peer.frames()[0].opcode, OpCode::Ping); // idle for 30 s: a ping
+    /// reactor.advance(Duration::from_secs(10));           // and no pong
+    /// assert_eq!(ws.error(), SocketError::SocketTimeout);
+    /// assert_eq!(peer.frames()[0].close_status().unwrap().0.code(), 1011);
+    /// ```
+    pub fn set_keepalive(&self, interval: Option<Duration>, timeout: Duration) {
+        self.update_config(|c| {
+            c.keepalive_interval = interval;
+            c.keepalive_timeout = timeout;
+        });
+        self.shared.reschedule_timers();
+    }
+
+    /// The keepalive interval (`None`: off).
+    pub fn keepalive_interval(&self) -> Option<Duration> {
+        self.shared.st.borrow().config.keepalive_interval
+    }
+
+    /// Backpressure (beyond Qt): sends are refused, returning 0 and
+    /// emitting `error_occurred(Temporary)`, while `limit` bytes or more wait
+    /// to be written. Wait for `bytes_written` (or check `bytes_to_write()`)
+    /// and send again. `None` removes the limit (memory then grows with a
+    /// slow peer). Default [`DEFAULT_SEND_QUEUE_LIMIT`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketError, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_send_queue_limit(Some(10));
+    /// ws.open("ws://127.0.0.1:9/").unwrap();
+    /// reactor.run_until_idle();
+    /// let peer = reactor.next_connection().unwrap();
+    /// peer.accept();
+    /// reactor.run_until_idle();
+    /// peer.accept_handshake().unwrap();
+    /// reactor.run_until_idle();
+    /// peer.set_window(0); // the peer reads nothing
+    /// assert_eq!(ws.send_text_message("first message"), 13); // queue was empty
+    /// assert_eq!(ws.send_text_message("second"), 0);         // 19 bytes wait: refused
+    /// assert_eq!(ws.error(), SocketError::Temporary);
+    /// ```
+    pub fn set_send_queue_limit(&self, limit: Option<usize>) {
+        self.shared.st.borrow_mut().send_queue_limit = limit;
+    }
+
+    /// The send queue limit.
+    pub fn send_queue_limit(&self) -> Option<usize> {
+        self.shared.st.borrow().send_queue_limit
+    }
+
+    /// Installs a generator of masking keys; `None` restores the default
+    /// (random keys from the operating system). Applies from now on.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, MaskGenerator, WebSocket};
+    /// struct Counter(u32);
+    /// impl MaskGenerator for Counter {
+    ///     fn next_mask(&mut self) -> u32 { self.0 += 1; self.0 }
+    /// }
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.set_mask_generator(Some(Box::new(Counter(0))));
+    /// assert!(ws.has_mask_generator());
+    /// ws.set_mask_generator(None);
+    /// assert!(!ws.has_mask_generator());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_mask_generator(&self, generator: Option<Box<dyn MaskGenerator>>) {
+        let generator = generator.map(|mut g| {
+            if !g.seed() {
+                log::warn!("the mask generator could not be seeded");
+            }
+            Rc::new(std::cell::RefCell::new(g))
+        });
+        let mut st = self.shared.st.borrow_mut();
+        st.mask_generator = generator.clone();
+        if let Some(s) = st.session.as_mut() {
+            s.set_mask_source(generator.map(crate::socket::mask_source));
+        }
+    }
+
+    /// True when an application mask generator is installed.
+    pub fn has_mask_generator(&self) -> bool {
+        self.shared.st.borrow().mask_generator.is_some()
     }
 
     fn update_config(&self, f: impl FnOnce(&mut crate::protocol::SessionConfig)) {

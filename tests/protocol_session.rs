@@ -235,6 +235,8 @@ enum Ev {
     Failed(u16),
     IncompleteTimeout,
     CloseTimeout,
+    KeepalivePing,
+    KeepaliveTimeout,
 }
 
 fn resolve(s: &mut Session, input: &[u8], d: &Data) -> Vec<u8> {
@@ -306,6 +308,9 @@ fn to_ev(s: &mut Session, input: &[u8], e: SessionEvent) -> Ev {
         }
         SessionEvent::IncompleteTimeout => Ev::IncompleteTimeout,
         SessionEvent::CloseTimeout => Ev::CloseTimeout,
+        SessionEvent::KeepalivePing => Ev::KeepalivePing,
+        SessionEvent::KeepaliveTimeout => Ev::KeepaliveTimeout,
+        other => panic!("an event this test does not know: {other:?}"),
     }
 }
 

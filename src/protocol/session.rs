@@ -57,6 +57,12 @@ pub struct SessionConfig {
     /// How long to wait for the peer's close frame after sending ours, and for
     /// the peer to end the TCP connection after the closing handshake. Default 3 s (Qt 6.12).
     pub close_timeout: Duration,
+    /// Keepalive: when set, a ping is sent after this long without receiving
+    /// anything (beyond Qt). Default `None`.
+    pub keepalive_interval: Option<Duration>,
+    /// Keepalive: how long to wait for the pong before closing with 1011.
+    /// Default 20 s.
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for SessionConfig {
@@ -66,6 +72,8 @@ impl Default for SessionConfig {
             max_message_size: 64 << 20,
             incomplete_timeout: Some(Duration::from_secs(5)),
             close_timeout: Duration::from_secs(3),
+            keepalive_interval: None,
+            keepalive_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -109,6 +117,7 @@ pub enum Data {
 /// assert!(matches!(e, SessionEvent::Pong(_)));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionEvent {
     /// A data frame arrived whole. For text, `frame` holds only whole code
     /// points: a code point split across frames is delivered with the frame
@@ -145,6 +154,11 @@ pub enum SessionEvent {
     /// The peer did not answer our close frame in time (from
     /// [`Session::on_timeout`]): the connection should be dropped.
     CloseTimeout,
+    /// Keepalive sent a ping (from [`Session::on_timeout`]); write it.
+    KeepalivePing,
+    /// No pong came within the keepalive timeout: a close 1011 frame is
+    /// queued and the connection failed (from [`Session::on_timeout`]).
+    KeepaliveTimeout,
 }
 
 /// Where the closing handshake is.
@@ -232,6 +246,11 @@ pub struct Session {
     masks: MaskSource,
     /// What we sent in our close frame.
     sent_close: Option<(CloseCode, String)>,
+    /// Keepalive: when the last keepalive ping went out.
+    last_keepalive: Instant,
+    /// Keepalive: a ping awaits its pong since then.
+    awaiting_pong: Option<Instant>,
+    keepalive_count: u32,
 }
 
 impl std::fmt::Debug for Session {
@@ -288,6 +307,9 @@ impl Session {
             out_pos: 0,
             masks: random_masks(),
             sent_close: None,
+            last_keepalive: now,
+            awaiting_pong: None,
+            keepalive_count: 0,
         }
     }
 
@@ -555,7 +577,10 @@ impl Session {
                 }
                 Ok(Some(SessionEvent::Ping(payload)))
             }
-            OpCode::Pong => Ok(Some(SessionEvent::Pong(payload))),
+            OpCode::Pong => {
+                self.awaiting_pong = None;
+                Ok(Some(SessionEvent::Pong(payload)))
+            }
             OpCode::Close => {
                 let (code, reason) = parse_close_payload(&input[payload.clone()])?;
                 let reason_start = if payload.len() >= 2 {
@@ -793,13 +818,26 @@ impl Session {
             CloseState::Open => {
                 let incomplete =
                     self.incoming.is_some() || self.partial_header || self.message_kind.is_some();
-                match (incomplete, self.config.incomplete_timeout) {
+                let idle = match (incomplete, self.config.incomplete_timeout) {
                     (true, Some(t)) => Some(self.last_rx + t),
                     _ => None,
-                }
+                };
+                [idle, self.keepalive_deadline()]
+                    .into_iter()
+                    .flatten()
+                    .min()
             }
             _ => None,
         }
+    }
+
+    /// The next keepalive deadline: the pong's, or the next ping's.
+    fn keepalive_deadline(&self) -> Option<Instant> {
+        let interval = self.config.keepalive_interval?;
+        Some(match self.awaiting_pong {
+            Some(sent) => sent + self.config.keepalive_timeout,
+            None => self.last_rx.max(self.last_keepalive) + interval,
+        })
     }
 
     /// Fires the timeout that is due at `now`, if any.
@@ -812,6 +850,26 @@ impl Session {
             CloseState::CloseSent { .. } => {
                 self.close = CloseState::Failed;
                 Some(SessionEvent::CloseTimeout)
+            }
+            CloseState::Open if self.keepalive_deadline().is_some_and(|d| d <= now) => {
+                if self.awaiting_pong.is_some() {
+                    let e = ProtocolError::new(
+                        CloseCode::BadOperation,
+                        format!(
+                            "Keepalive: no pong within {} ms.",
+                            self.config.keepalive_timeout.as_millis()
+                        ),
+                    );
+                    self.fail(&e);
+                    Some(SessionEvent::KeepaliveTimeout)
+                } else {
+                    self.keepalive_count = self.keepalive_count.wrapping_add(1);
+                    let payload = self.keepalive_count.to_be_bytes();
+                    self.queue_frame(OpCode::Ping, &payload);
+                    self.last_keepalive = now;
+                    self.awaiting_pong = Some(now);
+                    Some(SessionEvent::KeepalivePing)
+                }
             }
             CloseState::Open => {
                 let reason = "Timeout when reading data from socket.";

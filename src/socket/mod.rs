@@ -116,6 +116,9 @@ pub(crate) struct Inner {
     pub(crate) ignore_ssl_list: Vec<SslError>,
     pub(crate) pause_mode: PauseMode,
     pub(crate) continue_interrupted: bool,
+    /// Sends are refused while this many bytes wait to be written.
+    pub(crate) send_queue_limit: Option<usize>,
+    pub(crate) mask_generator: Option<Rc<RefCell<Box<dyn crate::websocket::MaskGenerator>>>>,
 }
 
 /// The state behind a [`WebSocket`] handle.
@@ -191,6 +194,8 @@ impl Shared {
                 ignore_ssl_list: Vec::new(),
                 pause_mode: PauseMode::PauseNever,
                 continue_interrupted: false,
+                send_queue_limit: Some(crate::websocket::DEFAULT_SEND_QUEUE_LIMIT),
+                mask_generator: None,
             }),
             sig: Signals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -819,6 +824,11 @@ impl Shared {
 
     // ----- timers --------------------------------------------------------------
 
+    /// Re-arms the timer after a configuration change.
+    pub(crate) fn reschedule_timers(self: &Rc<Self>) {
+        self.reschedule();
+    }
+
     fn reschedule(self: &Rc<Self>) {
         let Some(ev) = self.event_loop() else { return };
         let mut st = self.st.borrow_mut();
@@ -898,6 +908,28 @@ impl Shared {
                     Some(SessionEvent::CloseTimeout) => {
                         // The peer never answered our close frame: drop the connection.
                         self.finish_disconnect();
+                    }
+                    Some(SessionEvent::KeepalivePing) => {
+                        self.reschedule();
+                        self.flush_now();
+                    }
+                    Some(SessionEvent::KeepaliveTimeout) => {
+                        {
+                            let mut st = self.st.borrow_mut();
+                            let st = &mut *st;
+                            if let Some((code, reason)) =
+                                st.session.as_ref().and_then(|s| s.sent_close())
+                            {
+                                st.close_code = code;
+                                st.close_reason = reason.to_owned();
+                            }
+                            st.error = SocketError::SocketTimeout;
+                            st.error_string = st.close_reason.clone();
+                        }
+                        let mut all = vec![Emit::Error(SocketError::SocketTimeout)];
+                        all.extend(self.begin_closing(false));
+                        self.emit_all(all);
+                        self.flush_now();
                     }
                     _ => self.reschedule(),
                 }
@@ -1024,7 +1056,9 @@ impl Shared {
                     st.rpos += resp.head_len;
                     st.subprotocol = resp.subprotocol.clone();
                     let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
-                    st.session = Some(Session::new(Role::Client, st.config.clone(), now));
+                    let mut session = Session::new(Role::Client, st.config.clone(), now);
+                    session.set_mask_source(st.mask_generator.clone().map(mask_source));
+                    st.session = Some(session);
                     st.phase = Phase::Open;
                     st.deadline = None;
                     st.state = SocketState::Connected;
@@ -1243,7 +1277,10 @@ impl Shared {
                 self.emit_all(emits);
                 keep_going = false;
             }
-            SessionEvent::IncompleteTimeout | SessionEvent::CloseTimeout => {}
+            SessionEvent::IncompleteTimeout
+            | SessionEvent::CloseTimeout
+            | SessionEvent::KeepalivePing
+            | SessionEvent::KeepaliveTimeout => {}
         }
         // Put the buffers back unless the connection was replaced meanwhile.
         let mut st = self.st.borrow_mut();
@@ -1461,9 +1498,32 @@ impl Shared {
                 return 0;
             }
             let frame_size = st.outgoing_frame_size;
-            match st.session.as_mut() {
-                Some(s) => s.send_message(kind, payload, frame_size).is_ok(),
-                None => false,
+            let queued = st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued());
+            if let Some(limit) = st.send_queue_limit {
+                if queued >= limit {
+                    st.error = SocketError::Temporary;
+                    st.error_string = format!(
+                        "Send refused: {queued} bytes wait to be written (limit {limit}); send again after bytes_written."
+                    );
+                    Err(())
+                } else {
+                    Ok(st
+                        .session
+                        .as_mut()
+                        .is_some_and(|s| s.send_message(kind, payload, frame_size).is_ok()))
+                }
+            } else {
+                Ok(st
+                    .session
+                    .as_mut()
+                    .is_some_and(|s| s.send_message(kind, payload, frame_size).is_ok()))
+            }
+        };
+        let ok = match ok {
+            Ok(ok) => ok,
+            Err(()) => {
+                self.emit_all(vec![Emit::Error(SocketError::Temporary)]);
+                return 0;
             }
         };
         if !ok {
@@ -1591,4 +1651,12 @@ pub(crate) fn build_request(
     let mut scratch = Vec::new();
     req.encode(&mut scratch).map_err(|e| e.message)?;
     Ok(req)
+}
+
+/// Masking keys from the application's generator, most significant byte
+/// first (as Qt applies a 32-bit mask).
+pub(crate) fn mask_source(
+    generator: Rc<RefCell<Box<dyn crate::websocket::MaskGenerator>>>,
+) -> crate::protocol::session::MaskSource {
+    Box::new(move || generator.borrow_mut().next_mask().to_be_bytes())
 }
