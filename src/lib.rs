@@ -68,6 +68,7 @@
 pub mod error;
 pub mod event_loop;
 pub mod protocol;
+mod request;
 mod server;
 pub mod signal;
 mod socket;
@@ -80,6 +81,7 @@ pub(crate) use signal::signal_signature;
 
 pub use error::SocketError;
 pub use protocol::CloseCode;
+pub use request::{HandshakeOptions, Request, Version};
 pub use server::{SslMode, WebSocketServer};
 pub use websocket::{
     CloseError, DEFAULT_OUTGOING_FRAME_SIZE, DEFAULT_SEND_QUEUE_LIMIT, MAX_INCOMING_SIZE,

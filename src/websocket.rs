@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex};
 
+use crate::request::{HandshakeOptions, Request, Version};
 use crate::ssl::{SslAlert, SslConfiguration, SslError};
 use std::time::Duration;
 
@@ -444,6 +445,88 @@ impl WebSocket {
         }
         self.shared.sig.error_occurred.emit(self, kind);
         Err(kind)
+    }
+
+    /// Opens a connection with the URL and headers of `request` (Qt's
+    /// `open(QNetworkRequest)`); the headers replace those added before.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, Request, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let request = Request::new("ws://127.0.0.1/feed".parse().unwrap()).with_header("X-Token", "t1");
+    /// ws.open_request(&request).unwrap();
+    /// assert_eq!(ws.request().header("x-token"), Some("t1"));
+    /// ```
+    pub fn open_request(&self, request: &Request) -> Result<(), SocketError> {
+        self.shared.st.borrow_mut().extra_headers = request.headers().to_vec();
+        self.open_url(request.url().clone())
+    }
+
+    /// Opens `url` with handshake options (Qt's `open(QUrl, QWebSocketHandshakeOptions)`).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, HandshakeOptions, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let options = HandshakeOptions::new().with_subprotocols(&["chat"]);
+    /// ws.open_with_options("ws://127.0.0.1/", &options).unwrap();
+    /// assert_eq!(ws.handshake_options(), options);
+    /// ```
+    pub fn open_with_options(
+        &self,
+        url: &str,
+        options: &HandshakeOptions,
+    ) -> Result<(), SocketError> {
+        self.shared.st.borrow_mut().requested_subprotocols = options.subprotocols().to_vec();
+        self.open(url)
+    }
+
+    /// Opens with a request and handshake options.
+    pub fn open_request_with_options(
+        &self,
+        request: &Request,
+        options: &HandshakeOptions,
+    ) -> Result<(), SocketError> {
+        self.shared.st.borrow_mut().requested_subprotocols = options.subprotocols().to_vec();
+        self.open_request(request)
+    }
+
+    /// The request of the last `open` (client), or the request the client
+    /// sent (server side: the absolute URL and every header as received).
+    pub fn request(&self) -> Request {
+        let st = self.shared.st.borrow();
+        let url = st
+            .url
+            .clone()
+            .unwrap_or_else(|| url::Url::parse("ws://invalid/").expect("a valid constant URL"));
+        let mut r = Request::new(url);
+        match &st.server_request {
+            Some(req) => {
+                for (n, v) in &req.headers {
+                    r.set_header(n, v);
+                }
+            }
+            None => {
+                for (n, v) in &st.extra_headers {
+                    r.set_header(n, v);
+                }
+            }
+        }
+        r
+    }
+
+    /// The handshake options of the last `open` (server side: the client's
+    /// requested subprotocols).
+    pub fn handshake_options(&self) -> HandshakeOptions {
+        let mut o = HandshakeOptions::new();
+        o.set_subprotocols(self.shared.st.borrow().requested_subprotocols.clone());
+        o
+    }
+
+    /// The protocol version: always 13.
+    pub fn version(&self) -> Version {
+        Version::V13
     }
 
     /// Sets the subprotocols to request on the next [`WebSocket::open`], in
