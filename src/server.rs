@@ -25,6 +25,50 @@ crate::signal_signature!(&WebSocketServer, CloseCode);
 crate::signal_signature!(&WebSocketServer, SocketError);
 crate::signal_signature!(&WebSocketServer, &[SslError]);
 crate::signal_signature!(&WebSocketServer, &SslError);
+crate::signal_signature!(&WebSocketServer, &CorsAuthenticator);
+
+/// Lets the application accept or refuse a client by its `Origin` (Qt's
+/// `QWebSocketCorsAuthenticator`). Allowed unless a slot refuses it; a
+/// refused client gets `403 Forbidden`.
+///
+/// ```
+/// use qwebsocket::CorsAuthenticator;
+/// let auth = CorsAuthenticator::new("https://example.com");
+/// assert!(auth.allowed());
+/// auth.set_allowed(false);
+/// assert!(!auth.allowed());
+/// assert_eq!(auth.origin(), "https://example.com");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CorsAuthenticator {
+    origin: String,
+    allowed: std::cell::Cell<bool>,
+}
+
+impl CorsAuthenticator {
+    /// An authenticator for `origin`, allowed by default.
+    pub fn new(origin: &str) -> CorsAuthenticator {
+        CorsAuthenticator {
+            origin: origin.to_owned(),
+            allowed: std::cell::Cell::new(true),
+        }
+    }
+
+    /// The client's `Origin` header.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// Whether the client is accepted.
+    pub fn allowed(&self) -> bool {
+        self.allowed.get()
+    }
+
+    /// Accepts or refuses the client.
+    pub fn set_allowed(&self, allowed: bool) {
+        self.allowed.set(allowed);
+    }
+}
 
 /// Whether a server speaks `ws://` or `wss://` (Qt's `SslMode`).
 ///
@@ -55,6 +99,8 @@ struct ServerInner {
     paused: bool,
     ssl_config: SslConfiguration,
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// `close()` was called (and no `listen()` since).
+    closed: bool,
 }
 
 #[derive(Default)]
@@ -66,6 +112,7 @@ struct ServerSignals {
     ssl_errors: Signal<dyn Fn(&WebSocketServer, &[SslError])>,
     peer_verify_error: Signal<dyn Fn(&WebSocketServer, &SslError)>,
     handshake_interrupted_on_error: Signal<dyn Fn(&WebSocketServer, &SslError)>,
+    origin_authentication_required: Signal<dyn Fn(&WebSocketServer, &CorsAuthenticator)>,
 }
 
 pub(crate) struct ServerShared {
@@ -148,6 +195,7 @@ impl WebSocketServer {
                 paused: false,
                 ssl_config: SslConfiguration::default(),
                 tls: None,
+                closed: false,
             }),
             sig: ServerSignals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -198,7 +246,9 @@ impl WebSocketServer {
         let handler: Weak<dyn IoHandler> = Rc::downgrade(&self.shared) as Weak<dyn IoHandler>;
         match RegisteredListener::bind(&ev, SocketAddr::new(address, port), handler) {
             Ok(l) => {
-                self.shared.st.borrow_mut().listener = Some(l);
+                let mut st = self.shared.st.borrow_mut();
+                st.listener = Some(l);
+                st.closed = false;
                 Ok(())
             }
             Err(e) => {
@@ -240,6 +290,7 @@ impl WebSocketServer {
     /// ```
     pub fn close(&self) {
         self.close_listener();
+        self.shared.st.borrow_mut().closed = true;
         let pending: Vec<WebSocket> = self.shared.st.borrow_mut().pending.drain(..).collect();
         for ws in pending {
             ws.shared().taken_from_queue();
@@ -732,6 +783,58 @@ impl WebSocketServer {
         &self.shared.sig.peer_verify_error
     }
 
+    /// Emitted for each upgrade request that carries an `Origin` header,
+    /// before it is accepted: call `set_allowed(false)` on the authenticator
+    /// to refuse the client with `403 Forbidden` (and `server_error(1008)`).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// server.origin_authentication_required().connect(|_, auth| {
+    ///     auth.set_allowed(auth.origin() == "https://app.example");
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn origin_authentication_required(
+        &self,
+    ) -> &Signal<dyn Fn(&WebSocketServer, &CorsAuthenticator)> {
+        &self.shared.sig.origin_authentication_required
+    }
+
+    /// Upgrades a TCP connection accepted elsewhere (Qt's
+    /// `handleConnection`): the server reads its upgrade request and queues
+    /// it like its own. No handshake timeout applies, as in Qt.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let client = std::net::TcpStream::connect(listener.local_addr()?)?;
+    /// let (accepted, _) = listener.accept()?;
+    /// server.handle_connection(accepted)?;
+    /// # drop(client);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn handle_connection(&self, stream: std::net::TcpStream) -> io::Result<()> {
+        let ev = self
+            .shared
+            .event_loop()
+            .ok_or(io::ErrorKind::NotConnected)?;
+        if self.shared.st.borrow().mode == SslMode::SecureMode
+            && self.shared.st.borrow().tls.is_none()
+        {
+            let built = self.shared.st.borrow().ssl_config.server_config();
+            let config =
+                built.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            self.shared.st.borrow_mut().tls = Some(config);
+        }
+        stream.set_nonblocking(true)?;
+        let stream = crate::transport::Stream::Tcp(mio::net::TcpStream::from_std(stream));
+        self.shared.adopt(&ev, stream, None)
+    }
+
     /// Emitted when an upgraded connection was queued. Take it (and any other
     /// waiting) with [`WebSocketServer::next_pending_connection`].
     ///
@@ -881,9 +984,19 @@ impl ServerShared {
                 st.name.clone(),
             )
         };
-        if self.st.borrow().listener.is_none() {
+        if self.st.borrow().closed {
             // The server was closed while this client was still in its handshake.
             return Err(error_response(503, &[]));
+        }
+        if let Some(origin) = &req.origin {
+            let auth = CorsAuthenticator::new(origin);
+            if let Some(server) = self.handle() {
+                self.sig.origin_authentication_required.emit(&server, &auth);
+            }
+            if !auth.allowed() {
+                self.set_error(CloseCode::PolicyViolated, "Access forbidden.".into());
+                return Err(error_response(403, &[]));
+            }
         }
         if full {
             self.set_error(
@@ -893,6 +1006,53 @@ impl ServerShared {
             return Err(error_response(503, &[("Retry-After", "1")]));
         }
         Ok((subprotocol, name))
+    }
+
+    /// Starts the upgrade of an accepted connection.
+    fn adopt(
+        self: &Rc<Self>,
+        ev: &EventLoop,
+        stream: crate::transport::Stream,
+        timeout: Option<Duration>,
+    ) -> io::Result<()> {
+        let (config, tls) = {
+            let st = self.st.borrow();
+            (st.config.clone(), st.tls.clone())
+        };
+        let shared = Shared::new(ev, Role::Server);
+        shared.start_server(ev, stream, Rc::downgrade(self), timeout, config, tls)?;
+        // The socket reads its request when the loop reports it readable.
+        let weak = Rc::downgrade(&shared);
+        ev.post(move |ev| {
+            if let Some(s) = weak.upgrade() {
+                s.ready(ev, true, true);
+            }
+        });
+        Ok(())
+    }
+
+    /// After a TLS handshake in `QueryPeer` mode: report what is wrong with
+    /// the client's certificate (the connection goes on).
+    pub(crate) fn judge_client_certificate(
+        &self,
+        chain: &[rustls::pki_types::CertificateDer<'static>],
+    ) {
+        let errors = {
+            let st = self.st.borrow();
+            if st.ssl_config.peer_verify_mode() != crate::ssl::PeerVerifyMode::QueryPeer {
+                return;
+            }
+            crate::ssl::client_chain_errors(&st.ssl_config, chain)
+        };
+        if errors.is_empty() {
+            return;
+        }
+        if let Some(server) = self.handle() {
+            for e in &errors {
+                self.sig.peer_verify_error.emit(&server, e);
+            }
+            self.sig.ssl_errors.emit(&server, &errors);
+        }
     }
 
     /// A client's TLS handshake failed.
@@ -942,23 +1102,10 @@ impl IoHandler for ServerShared {
             };
             match accepted {
                 Ok((stream, _addr)) => {
-                    let (timeout, config, tls) = {
-                        let st = self.st.borrow();
-                        (st.handshake_timeout, st.config.clone(), st.tls.clone())
-                    };
-                    let shared = Shared::new(ev, Role::Server);
-                    if let Err(e) =
-                        shared.start_server(ev, stream, Rc::downgrade(&self), timeout, config, tls)
-                    {
+                    let timeout = self.st.borrow().handshake_timeout;
+                    if let Err(e) = self.adopt(ev, stream, timeout) {
                         log::warn!("could not register an accepted connection: {e}");
                     }
-                    // The socket reads its request when the loop reports it readable.
-                    let weak = Rc::downgrade(&shared);
-                    ev.post(move |ev| {
-                        if let Some(s) = weak.upgrade() {
-                            s.ready(ev, true, true);
-                        }
-                    });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

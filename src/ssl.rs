@@ -588,7 +588,7 @@ impl SslConfiguration {
         }
     }
 
-    fn roots(&self) -> rustls::RootCertStore {
+    pub(crate) fn roots(&self) -> rustls::RootCertStore {
         let mut roots = rustls::RootCertStore::empty();
         if self.default_roots {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -651,18 +651,17 @@ impl SslConfiguration {
             PeerVerifyMode::VerifyNone | PeerVerifyMode::AutoVerifyPeer => {
                 builder.with_no_client_auth()
             }
-            mode => {
+            PeerVerifyMode::QueryPeer => {
+                // Ask for a certificate, accept any (or none); the socket checks
+                // it after the handshake and reports problems without failing.
+                builder.with_client_cert_verifier(Arc::new(QueryClientVerifier { provider }))
+            }
+            PeerVerifyMode::VerifyPeer => {
                 let roots = Arc::new(self.roots());
                 let v =
-                    rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider);
-                let v = if mode == PeerVerifyMode::QueryPeer {
-                    v.allow_unauthenticated()
-                } else {
-                    v
-                };
-                let v = v
-                    .build()
-                    .map_err(|e| SslConfigError(format!("cannot verify clients: {e}")))?;
+                    rustls::server::WebPkiClientVerifier::builder_with_provider(roots, provider)
+                        .build()
+                        .map_err(|e| SslConfigError(format!("cannot verify clients: {e}")))?;
                 builder.with_client_cert_verifier(v)
             }
         };
@@ -715,8 +714,10 @@ fn map_webpki(e: &webpki::Error) -> SslErrorKind {
     }
 }
 
-/// Every problem of a server (or client) certificate chain, in Qt's order:
-/// the name first, then trust and validity.
+/// Every problem of a server (or client) certificate chain: the host name,
+/// then trust, then dates. Trust is judged at a time when every presented
+/// certificate is valid, so that an expired certificate never hides an
+/// untrusted one (ignoring `CertificateExpired` must not accept a stranger).
 pub(crate) fn chain_errors(
     end_entity: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
@@ -738,61 +739,223 @@ pub(crate) fn chain_errors(
             errors.push(with_leaf(SslErrorKind::HostNameMismatch));
         }
     }
-    let trusted = cert.verify_for_usage(algs, &roots.roots, intermediates, now, usage, None, None);
-    let Err(e) = trusted else { return errors };
-    if !matches!(e, webpki::Error::UnknownIssuer) {
-        errors.push(with_leaf(map_webpki(&e)));
+    let verify = |anchors: &[rustls::pki_types::TrustAnchor<'_>],
+                  inter: &[CertificateDer<'_>],
+                  at: UnixTime| {
+        cert.verify_for_usage(algs, anchors, inter, at, usage, None, None)
+            .map(|_| ())
+    };
+    if verify(&roots.roots, intermediates, now).is_ok() {
         return errors;
     }
-    // Not trusted. Tell why, then check the chain against itself for what
-    // else is wrong with it (its dates, for instance).
-    let mut anchors = Vec::new();
-    if let Ok(a) = webpki::anchor_from_trusted_cert(end_entity) {
-        anchors.push(a.to_owned());
-    }
-    let self_signed = cert
-        .verify_for_usage(algs, &anchors, &[], now, usage, None, None)
-        .map_or_else(
-            |e| {
-                !matches!(
-                    e,
-                    webpki::Error::UnknownIssuer | webpki::Error::InvalidSignatureForPublicKey
-                )
-            },
-            |_| true,
-        );
-    let kind = if self_signed {
-        SslErrorKind::SelfSignedCertificate
-    } else {
-        let root_in_chain = intermediates.last().and_then(|top| {
-            let a = webpki::anchor_from_trusted_cert(top).ok()?.to_owned();
-            let ok = cert
-                .verify_for_usage(algs, &[a], intermediates, now, usage, None, None)
-                .map_or_else(|e| !matches!(e, webpki::Error::UnknownIssuer), |_| true);
-            ok.then_some(())
-        });
-        if root_in_chain.is_some() {
-            SslErrorKind::SelfSignedCertificateInChain
-        } else {
-            SslErrorKind::UnableToGetLocalIssuerCertificate
-        }
+    // 1. Trust, judged when every presented certificate is valid.
+    let is_time = |e: &webpki::Error| {
+        matches!(
+            e,
+            webpki::Error::CertExpired { .. } | webpki::Error::CertNotValidYet { .. }
+        )
     };
-    errors.push(with_leaf(kind));
-    for c in intermediates {
+    let when_valid = std::iter::once(end_entity)
+        .chain(intermediates.iter())
+        .map(|c| validity(c.as_ref()).map(|(from, _)| from))
+        .try_fold(0u64, |acc, from| from.map(|f| acc.max(f)))
+        .map(|from| {
+            UnixTime::since_unix_epoch(std::time::Duration::from_secs(from.saturating_add(1)))
+        });
+    let trust = match when_valid {
+        Some(t) => verify(&roots.roots, intermediates, t),
+        None => Err(webpki::Error::UnknownIssuer),
+    };
+    match trust {
+        Ok(()) => {}
+        Err(e) if matches!(e, webpki::Error::UnknownIssuer) || is_time(&e) => {
+            let t = when_valid.unwrap_or(now);
+            let self_anchor: Vec<_> = webpki::anchor_from_trusted_cert(end_entity)
+                .map(|a| vec![a.to_owned()])
+                .unwrap_or_default();
+            let kind = if is_self_issued(end_entity) && verify(&self_anchor, &[], t).is_ok() {
+                SslErrorKind::SelfSignedCertificate
+            } else if intermediates.last().is_some_and(|top| {
+                is_self_issued(top)
+                    && webpki::anchor_from_trusted_cert(top)
+                        .map(|a| verify(&[a.to_owned()], intermediates, t).is_ok())
+                        .unwrap_or(false)
+            }) {
+                SslErrorKind::SelfSignedCertificateInChain
+            } else {
+                SslErrorKind::UnableToGetLocalIssuerCertificate
+            };
+            errors.push(with_leaf(kind));
+        }
+        Err(e) => errors.push(with_leaf(map_webpki(&e))),
+    }
+    // 2. Dates, judged against the chain itself.
+    let mut anchors = Vec::new();
+    for c in std::iter::once(end_entity).chain(intermediates.iter()) {
         if let Ok(a) = webpki::anchor_from_trusted_cert(c) {
             anchors.push(a.to_owned());
         }
     }
-    if let Err(e) = cert.verify_for_usage(algs, &anchors, intermediates, now, usage, None, None) {
-        let k = map_webpki(&e);
-        if matches!(
-            k,
-            SslErrorKind::CertificateExpired | SslErrorKind::CertificateNotYetValid
-        ) {
-            errors.push(with_leaf(k));
+    anchors.extend(roots.roots.iter().cloned());
+    if let Err(e) = verify(&anchors, intermediates, now) {
+        if is_time(&e) {
+            errors.push(with_leaf(map_webpki(&e)));
         }
     }
+    if errors.is_empty() {
+        // Something failed that none of the checks above could name.
+        errors.push(with_leaf(SslErrorKind::CertificateUntrusted));
+    }
     errors
+}
+
+/// True when a certificate's issuer is its subject.
+fn is_self_issued(der: &CertificateDer<'_>) -> bool {
+    webpki::EndEntityCert::try_from(der).is_ok_and(|c| c.issuer() == c.subject())
+}
+
+/// One DER element: (tag, contents, rest).
+fn der_next(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+        (len, &rest[n..])
+    };
+    if rest.len() < len {
+        return None;
+    }
+    Some((tag, &rest[..len], &rest[len..]))
+}
+
+/// A certificate's validity (notBefore, notAfter) in seconds since 1970.
+fn validity(der: &[u8]) -> Option<(u64, u64)> {
+    let (_, cert, _) = der_next(der)?; // Certificate
+    let (_, tbs, _) = der_next(cert)?; // TBSCertificate
+    let mut rest = tbs;
+    let (tag, _, r) = der_next(rest)?;
+    // After an explicit [0] version comes the serial number; without one,
+    // what was just read was the serial number.
+    rest = if tag == 0xa0 { der_next(r)?.2 } else { r };
+    let (_, _, r) = der_next(rest)?; // signature algorithm
+    let (_, _, r) = der_next(r)?; // issuer
+    let (_, validity, _) = der_next(r)?;
+    let (t1, nb, r) = der_next(validity)?;
+    let (t2, na, _) = der_next(r)?;
+    Some((der_time(t1, nb)?, der_time(t2, na)?))
+}
+
+/// UTCTime (0x17) or GeneralizedTime (0x18) in UTC, to seconds since 1970.
+fn der_time(tag: u8, s: &[u8]) -> Option<u64> {
+    let s = std::str::from_utf8(s).ok()?.strip_suffix('Z')?;
+    let (year, rest) = match tag {
+        0x17 => {
+            let yy: i64 = s.get(..2)?.parse().ok()?;
+            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, s.get(2..)?)
+        }
+        0x18 => (s.get(..4)?.parse().ok()?, s.get(4..)?),
+        _ => return None,
+    };
+    let num = |r: std::ops::Range<usize>| -> Option<i64> { rest.get(r)?.parse().ok() };
+    let (month, day, hour, min, sec) =
+        (num(0..2)?, num(2..4)?, num(4..6)?, num(6..8)?, num(8..10)?);
+    // Days from the civil date (proleptic Gregorian calendar).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    u64::try_from(days * 86_400 + hour * 3600 + min * 60 + sec).ok()
+}
+
+/// `QueryPeer` on a server: asks for a client certificate and lets the
+/// handshake go on whatever it is (its signature over the handshake is still
+/// checked); the chain is judged afterwards.
+#[derive(Debug)]
+struct QueryClientVerifier {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for QueryClientVerifier {
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        Ok(rustls::server::danger::ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// The problems of a client's certificate chain (server side, `QueryPeer`).
+pub(crate) fn client_chain_errors(
+    config: &SslConfiguration,
+    chain: &[CertificateDer<'_>],
+) -> Vec<SslError> {
+    let Some((leaf, rest)) = chain.split_first() else {
+        return Vec::new();
+    };
+    chain_errors(
+        leaf,
+        rest,
+        None,
+        &config.roots(),
+        UnixTime::now(),
+        webpki::KeyUsage::client_auth(),
+        webpki::ALL_VERIFICATION_ALGS,
+    )
 }
 
 impl rustls::client::danger::ServerCertVerifier for RecordingVerifier {
@@ -929,5 +1092,34 @@ impl SslAlert {
             rustls::Error::AlertReceived(d) => Some(SslAlert::from_description(*d)),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validity_is_read_from_the_certificate() {
+        let mut p = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).unwrap();
+        p.not_before = rcgen::date_time_ymd(2001, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2051, 6, 30);
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.self_signed(&key).unwrap();
+        // 2001-01-01 = 978307200; 2051-06-30 = 2571696000 (GeneralizedTime after 2049).
+        assert_eq!(validity(cert.der()), Some((978_307_200, 2_571_696_000)));
+    }
+
+    #[test]
+    fn validity_of_garbage_is_none() {
+        assert_eq!(validity(&[0x30, 0x03, 0x02, 0x01]), None);
+        assert_eq!(validity(&[]), None);
+    }
+
+    #[test]
+    fn utc_time_years_wrap_at_1950() {
+        assert_eq!(der_time(0x17, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(der_time(0x17, b"700101000000Z"), Some(0));
+        assert_eq!(der_time(0x18, b"19700101000000"), None);
     }
 }

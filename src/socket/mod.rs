@@ -239,7 +239,13 @@ impl Shared {
                 Emit::BytesWritten(n) => self.sig.bytes_written.emit(&ws, n),
                 Emit::SslErrors(errors) => {
                     for e in &errors {
+                        if self.st.borrow().generation != generation {
+                            return;
+                        }
                         self.sig.peer_verify_error.emit(&ws, e);
+                    }
+                    if self.st.borrow().generation != generation {
+                        return;
                     }
                     self.sig.ssl_errors.emit(&ws, &errors);
                 }
@@ -974,7 +980,12 @@ impl Shared {
                 .and_then(|inner| inner.downcast_ref::<rustls::Error>());
             let phase = self.st.borrow().phase;
             let server = self.st.borrow().server.upgrade();
-            if let (Some(tls), Phase::ServerHandshake, Some(server)) = (tls_failure, phase, server)
+            let about_certificate = matches!(
+                tls_failure,
+                Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+            );
+            if let (Some(tls), Phase::ServerHandshake, Some(server), true) =
+                (tls_failure, phase, server, about_certificate)
             {
                 let error = crate::ssl::SslError::from_tls_failure(tls);
                 self.drop_silently();
@@ -1091,6 +1102,22 @@ impl Shared {
                     self.drop_silently();
                     return false;
                 };
+                // TLS is up by now: note what was negotiated, and judge a
+                // client certificate the server only asked for (QueryPeer).
+                let peer_chain = {
+                    let mut st = self.st.borrow_mut();
+                    let st = &mut *st;
+                    match st.transport.as_mut().and_then(|t| t.tls()) {
+                        Some(tls) => {
+                            st.ssl_config.record_session(&tls.conn);
+                            tls.conn.peer_certificates().map(|c| c.to_vec())
+                        }
+                        None => None,
+                    }
+                };
+                if let Some(chain) = peer_chain {
+                    server.judge_client_certificate(&chain);
+                }
                 let decision = server.decide(&req);
                 match decision {
                     Err(response) => {

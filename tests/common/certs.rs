@@ -1,31 +1,68 @@
-//! Certificates made at test time with rcgen: a private CA and leaves.
+//! Certificates made at test time with rcgen: a private CA, intermediates
+//! and leaves (valid, expired, not yet valid, self-signed).
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code)]
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
     date_time_ymd,
 };
 
-/// A private certificate authority.
+/// A private certificate authority (a root, or an intermediate).
 pub struct Ca {
     pub issuer: CertifiedIssuer<'static, KeyPair>,
+    /// Its own certificate (PEM).
     pub pem: String,
+    /// Its own certificate (DER).
+    pub der: Vec<u8>,
 }
 
 /// A certificate chain (PEM, leaf first) and its key (PEM).
 pub struct Leaf {
     pub chain_pem: String,
     pub key_pem: String,
+    /// The leaf certificate alone (DER).
+    pub der: Vec<u8>,
+}
+
+impl Leaf {
+    /// The same leaf with `issuer_pem` (an intermediate, or a root) appended
+    /// to the chain it presents.
+    pub fn with_chain(mut self, issuer_pem: &str) -> Leaf {
+        if !self.chain_pem.ends_with('\n') {
+            self.chain_pem.push('\n');
+        }
+        self.chain_pem.push_str(issuer_pem);
+        self
+    }
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
+fn leaf_params(names: &[&str]) -> CertificateParams {
+    // rcgen makes an IP address SAN of a name that parses as an address.
+    let mut params =
+        CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+    params
 }
 
 impl Ca {
     pub fn new(name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let issuer =
+            CertifiedIssuer::self_signed(ca_params(name), KeyPair::generate().unwrap()).unwrap();
         let pem = issuer.pem();
-        Ca { issuer, pem }
+        let der = issuer.der().to_vec();
+        Ca { issuer, pem, der }
     }
 
     /// A leaf for `names` (DNS names or IP addresses) valid now.
@@ -35,44 +72,43 @@ impl Ca {
 
     /// A leaf with its parameters adjusted by `tweak` (dates, for instance).
     pub fn leaf_with(&self, names: &[&str], tweak: impl FnOnce(&mut CertificateParams)) -> Leaf {
-        let mut params =
-            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, names.first().copied().unwrap_or("leaf"));
+        let mut params = leaf_params(names);
         tweak(&mut params);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         Leaf {
             chain_pem: cert.pem(),
             key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
         }
     }
 
     /// An intermediate CA signed by this one.
     pub fn intermediate(&self, name: &str) -> Ca {
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let issuer =
-            CertifiedIssuer::signed_by(params, KeyPair::generate().unwrap(), &self.issuer).unwrap();
+            CertifiedIssuer::signed_by(ca_params(name), KeyPair::generate().unwrap(), &self.issuer)
+                .unwrap();
         let pem = issuer.pem();
-        Ca { issuer, pem }
+        let der = issuer.der().to_vec();
+        Ca { issuer, pem, der }
     }
 }
 
 /// A self-signed leaf for `names`.
 pub fn self_signed(names: &[&str]) -> Leaf {
+    self_signed_with(names, |_| {})
+}
+
+/// A self-signed leaf for `names`, its parameters adjusted by `tweak`.
+pub fn self_signed_with(names: &[&str], tweak: impl FnOnce(&mut CertificateParams)) -> Leaf {
+    let mut params = leaf_params(names);
+    tweak(&mut params);
     let key = KeyPair::generate().unwrap();
-    let cert = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
+    let cert = params.self_signed(&key).unwrap();
     Leaf {
         chain_pem: cert.pem(),
         key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
     }
 }
 
