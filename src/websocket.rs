@@ -1658,6 +1658,64 @@ impl WebSocket {
         self.shared.st.borrow().mask_generator.is_some()
     }
 
+    /// Stops reading from the network (beyond Qt): no message is delivered
+    /// and the kernel's buffers fill, so TCP makes the peer wait. Use it when
+    /// the application cannot keep up; `set_reading_paused(false)` goes on
+    /// where it stopped. Timeouts for incomplete frames still run.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let got = Rc::new(RefCell::new(Vec::new()));
+    /// let g = got.clone();
+    /// ws.text_message_received().connect(move |_, t| g.borrow_mut().push(t.to_owned()));
+    /// ws.open("ws://127.0.0.1:9/").unwrap();
+    /// reactor.run_until_idle();
+    /// let peer = reactor.next_connection().unwrap();
+    /// peer.accept();
+    /// reactor.run_until_idle();
+    /// peer.accept_handshake().unwrap();
+    /// reactor.run_until_idle();
+    /// ws.set_reading_paused(true);
+    /// peer.send_text("later");
+    /// reactor.run_until_idle();
+    /// assert!(got.borrow().is_empty());
+    /// ws.set_reading_paused(false);
+    /// reactor.run_until_idle();
+    /// assert_eq!(*got.borrow(), ["later"]);
+    /// ```
+    pub fn set_reading_paused(&self, paused: bool) {
+        self.shared.set_reading_paused(paused);
+    }
+
+    /// True while reading is paused.
+    pub fn is_reading_paused(&self) -> bool {
+        self.shared.st.borrow().reading_paused
+    }
+
+    /// Limits how many bytes are read from the network in one turn of the
+    /// loop (Qt's `setReadBufferSize`; 0, the default, means 1 MiB per turn).
+    /// Smaller values share the loop more evenly between busy connections.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.set_read_buffer_size(64 * 1024);
+    /// assert_eq!(ws.read_buffer_size(), 64 * 1024);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_read_buffer_size(&self, size: usize) {
+        self.shared.st.borrow_mut().read_buffer_size = size;
+    }
+
+    /// The read buffer size (0: default).
+    pub fn read_buffer_size(&self) -> usize {
+        self.shared.st.borrow().read_buffer_size
+    }
+
     fn update_config(&self, f: impl FnOnce(&mut crate::protocol::SessionConfig)) {
         let mut st = self.shared.st.borrow_mut();
         f(&mut st.config);

@@ -116,6 +116,10 @@ pub(crate) struct Inner {
     pub(crate) ignore_ssl_list: Vec<SslError>,
     pub(crate) pause_mode: PauseMode,
     pub(crate) continue_interrupted: bool,
+    /// Reading stopped by the application (TCP pushes back on the peer).
+    pub(crate) reading_paused: bool,
+    /// Bytes read per readiness event at most (0: the default budget).
+    pub(crate) read_buffer_size: usize,
     /// Sends are refused while this many bytes wait to be written.
     pub(crate) send_queue_limit: Option<usize>,
     pub(crate) mask_generator: Option<Rc<RefCell<Box<dyn crate::websocket::MaskGenerator>>>>,
@@ -194,6 +198,8 @@ impl Shared {
                 ignore_ssl_list: Vec::new(),
                 pause_mode: PauseMode::PauseNever,
                 continue_interrupted: false,
+                reading_paused: false,
+                read_buffer_size: 0,
                 send_queue_limit: Some(crate::websocket::DEFAULT_SEND_QUEUE_LIMIT),
                 mask_generator: None,
             }),
@@ -830,6 +836,22 @@ impl Shared {
 
     // ----- timers --------------------------------------------------------------
 
+    /// Stops or restarts reading from the transport.
+    pub(crate) fn set_reading_paused(self: &Rc<Self>, paused: bool) {
+        let was = std::mem::replace(&mut self.st.borrow_mut().reading_paused, paused);
+        if was && !paused {
+            // Readiness is edge-triggered: look again now.
+            let weak = self.weak();
+            if let Some(ev) = self.event_loop() {
+                ev.post(move |ev| {
+                    if let Some(s) = weak.upgrade() {
+                        s.ready(ev, true, false);
+                    }
+                });
+            }
+        }
+    }
+
     /// Re-arms the timer after a configuration change.
     pub(crate) fn reschedule_timers(self: &Rc<Self>) {
         self.reschedule();
@@ -949,10 +971,14 @@ impl Shared {
     fn on_readable(self: &Rc<Self>) {
         let (n, eof, err) = {
             let mut st = self.st.borrow_mut();
-            if st.phase == Phase::Pending {
+            if st.phase == Phase::Pending || (st.reading_paused && st.phase == Phase::Open) {
                 return;
             }
-            Self::fill(&mut st, READ_BUDGET)
+            let budget = match st.read_buffer_size {
+                0 => READ_BUDGET,
+                n => n,
+            };
+            Self::fill(&mut st, budget)
         };
         if n > 0 {
             if let Some(ev) = self.event_loop() {
@@ -962,7 +988,11 @@ impl Shared {
             }
         }
         self.process_input();
-        if n >= READ_BUDGET {
+        let budget = match self.st.borrow().read_buffer_size {
+            0 => READ_BUDGET,
+            n => n,
+        };
+        if n >= budget {
             // More may be waiting: come back next turn (edge-triggered).
             let weak = self.weak();
             if let Some(ev) = self.event_loop() {
