@@ -81,7 +81,7 @@ pub(crate) use signal::signal_signature;
 
 pub use error::SocketError;
 pub use protocol::CloseCode;
-pub use request::{HandshakeOptions, Request, Version};
+pub use request::{Authenticator, HandshakeOptions, Request, Version};
 pub use server::{CorsAuthenticator, SslMode, WebSocketServer};
 pub use websocket::{
     CloseError, DEFAULT_OUTGOING_FRAME_SIZE, DEFAULT_SEND_QUEUE_LIMIT, MAX_INCOMING_SIZE,

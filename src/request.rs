@@ -153,3 +153,85 @@ impl Version {
         })
     }
 }
+
+/// Credentials asked for by a server's `401` (Qt's `QAuthenticator`, as the
+/// `authentication_required` signal passes it). Fill in the user and
+/// password in the slot to retry once with HTTP Basic authentication.
+///
+/// ```
+/// use qwebsocket::Authenticator;
+/// let a = Authenticator::new("chat");
+/// a.set_user("ann");
+/// a.set_password("secret");
+/// assert_eq!((a.realm(), a.user().as_str(), a.password().as_str()), ("chat", "ann", "secret"));
+/// ```
+#[derive(Debug, Default)]
+pub struct Authenticator {
+    realm: String,
+    user: std::cell::RefCell<String>,
+    password: std::cell::RefCell<String>,
+}
+
+impl Authenticator {
+    /// An empty authenticator for `realm`.
+    pub fn new(realm: &str) -> Authenticator {
+        Authenticator {
+            realm: realm.to_owned(),
+            ..Authenticator::default()
+        }
+    }
+
+    /// The realm of the server's challenge (may be empty).
+    pub fn realm(&self) -> &str {
+        &self.realm
+    }
+
+    /// The user name.
+    pub fn user(&self) -> String {
+        self.user.borrow().clone()
+    }
+
+    /// Sets the user name.
+    pub fn set_user(&self, user: &str) {
+        *self.user.borrow_mut() = user.to_owned();
+    }
+
+    /// The password.
+    pub fn password(&self) -> String {
+        self.password.borrow().clone()
+    }
+
+    /// Sets the password.
+    pub fn set_password(&self, password: &str) {
+        *self.password.borrow_mut() = password.to_owned();
+    }
+
+    /// True once a user or a password was given.
+    pub fn is_filled(&self) -> bool {
+        !self.user.borrow().is_empty() || !self.password.borrow().is_empty()
+    }
+}
+
+/// The `Authorization` value for HTTP Basic authentication.
+pub(crate) fn basic_authorization(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let raw = format!("{user}:{password}");
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(raw)
+    )
+}
+
+/// The realm of a `Basic realm="..."` challenge, found in an error message.
+pub(crate) fn realm_of(challenge: &str) -> String {
+    challenge
+        .split_once("realm=")
+        .map(|(_, r)| {
+            r.trim_start_matches('"')
+                .split('"')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .unwrap_or_default()
+}

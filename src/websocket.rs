@@ -430,6 +430,7 @@ impl WebSocket {
         };
         match request {
             Ok(req) => {
+                self.shared.st.borrow_mut().auth_tried = false;
                 self.shared.start_client(url, req, tls);
                 Ok(())
             }
@@ -765,6 +766,25 @@ impl WebSocket {
     /// a fatal alert that ends the handshake).
     pub fn alert_received(&self) -> &Signal<dyn Fn(&WebSocket, &SslAlert)> {
         &self.shared.sig.alert_received
+    }
+
+    /// Emitted when the server answers `401` with a Basic challenge and the
+    /// URL carried no user info: fill in the authenticator's user and
+    /// password in the slot to retry once (Qt 6.12's `authenticationRequired`).
+    /// Without them the socket fails with "Host requires authentication".
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.authentication_required().connect(|_, auth| {
+    ///     auth.set_user("ann");
+    ///     auth.set_password("secret");
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn authentication_required(&self) -> &Signal<dyn Fn(&WebSocket, &crate::Authenticator)> {
+        &self.shared.sig.authentication_required
     }
 
     /// Emitted with every problem found with the server's certificate chain,

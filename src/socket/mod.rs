@@ -116,6 +116,8 @@ pub(crate) struct Inner {
     pub(crate) ignore_ssl_list: Vec<SslError>,
     pub(crate) pause_mode: PauseMode,
     pub(crate) continue_interrupted: bool,
+    /// A 401 was answered with credentials already (one retry only).
+    pub(crate) auth_tried: bool,
     /// Reading stopped by the application (TCP pushes back on the peer).
     pub(crate) reading_paused: bool,
     /// Bytes read per readiness event at most (0: the default budget).
@@ -198,6 +200,7 @@ impl Shared {
                 ignore_ssl_list: Vec::new(),
                 pause_mode: PauseMode::PauseNever,
                 continue_interrupted: false,
+                auth_tried: false,
                 reading_paused: false,
                 read_buffer_size: 0,
                 send_queue_limit: Some(crate::websocket::DEFAULT_SEND_QUEUE_LIMIT),
@@ -1087,6 +1090,13 @@ impl Shared {
         };
         match result {
             Ok(None) => false,
+            Err(e)
+                if e.kind
+                    == crate::protocol::handshake::HandshakeErrorKind::AuthenticationRequired =>
+            {
+                self.retry_with_credentials(&e.message);
+                false
+            }
             Err(e) => {
                 self.abort_with(Some((SocketError::ConnectionRefused, e.message)), true);
                 false
@@ -1110,6 +1120,71 @@ impl Shared {
                 true
             }
         }
+    }
+
+    /// A `401` with a Basic challenge: retry once, with the URL's user info
+    /// or what an `authentication_required` slot filled in (Qt 6.12). The
+    /// state stays `Connecting`; the retry is a new connection.
+    fn retry_with_credentials(self: &Rc<Self>, challenge: &str) {
+        let (tried, url) = {
+            let st = self.st.borrow();
+            (st.auth_tried, st.url.clone())
+        };
+        let Some(mut url) = url else { return };
+        let fail = |s: &Rc<Self>| {
+            let text = "Host requires authentication".to_owned();
+            s.abort_with(Some((SocketError::ConnectionRefused, text)), true);
+        };
+        if tried {
+            return fail(self);
+        }
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        let credentials = if !url.username().is_empty() || url.password().is_some() {
+            let c = (
+                decode(url.username()),
+                decode(url.password().unwrap_or_default()),
+            );
+            // Used once, then no longer part of the URL (as Qt does).
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            Some(c)
+        } else {
+            let auth = crate::Authenticator::new(&crate::request::realm_of(challenge));
+            let generation = self.st.borrow().generation;
+            self.sig.authentication_required.emit(&self.handle(), &auth);
+            if self.st.borrow().generation != generation {
+                return; // a slot aborted or reopened
+            }
+            auth.is_filled().then(|| (auth.user(), auth.password()))
+        };
+        let Some((user, password)) = credentials else {
+            return fail(self);
+        };
+        let request = {
+            let st = self.st.borrow();
+            let mut headers = st.extra_headers.clone();
+            headers.push((
+                "Authorization".to_owned(),
+                crate::request::basic_authorization(&user, &password),
+            ));
+            build_request(&url, &st.origin, &st.requested_subprotocols, &headers)
+        };
+        let Ok(request) = request else {
+            return fail(self);
+        };
+        let tls = {
+            let st = self.st.borrow();
+            st.tls_client
+                .clone()
+                .map(|(config, name)| (config, name, st.ssl_found.clone()))
+        };
+        self.start_client(url, request, tls);
+        self.st.borrow_mut().auth_tried = true;
     }
 
     fn read_server_handshake(self: &Rc<Self>) -> bool {

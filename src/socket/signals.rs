@@ -18,6 +18,7 @@ crate::signal_signature!(&WebSocket, u64);
 crate::signal_signature!(&WebSocket, &[SslError]);
 crate::signal_signature!(&WebSocket, &SslError);
 crate::signal_signature!(&WebSocket, &SslAlert);
+crate::signal_signature!(&WebSocket, &crate::Authenticator);
 
 /// Every signal of a socket, in one place.
 #[derive(Default)]
@@ -39,4 +40,5 @@ pub(crate) struct Signals {
     pub(crate) handshake_interrupted_on_error: Signal<dyn Fn(&WebSocket, &SslError)>,
     pub(crate) alert_sent: Signal<dyn Fn(&WebSocket, &SslAlert)>,
     pub(crate) alert_received: Signal<dyn Fn(&WebSocket, &SslAlert)>,
+    pub(crate) authentication_required: Signal<dyn Fn(&WebSocket, &crate::Authenticator)>,
 }

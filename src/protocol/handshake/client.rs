@@ -462,6 +462,20 @@ pub fn parse_response(
     };
 
     if status != 101 {
+        if status == 401 {
+            let basic = values("WWW-Authenticate")
+                .find(|v| v.len() >= 5 && v[..5].eq_ignore_ascii_case(b"basic"));
+            return Err(match basic {
+                Some(challenge) => HandshakeError::new(
+                    HandshakeErrorKind::AuthenticationRequired,
+                    format!("Host requires authentication: {}", shown(challenge)),
+                ),
+                None => HandshakeError::new(
+                    HandshakeErrorKind::UnsupportedAuthentication,
+                    "Unsupported WWW-Authenticate challenge(s) encountered.",
+                ),
+            });
+        }
         if status == 400 {
             let versions: Vec<&[u8]> = list_elements(values("Sec-WebSocket-Version")).collect();
             if !versions.is_empty() && !versions.iter().any(|v| *v == b"13") {
@@ -991,6 +1005,22 @@ mod tests {
             assert_eq!(parse(&text[..n], &req), Ok(None), "at {n}");
         }
         assert_eq!(parse_error(text, &req).kind, HandshakeErrorKind::BadStatus);
+    }
+
+    #[test]
+    fn status_401_with_basic_asks_for_authentication() {
+        let req = request("ws://h/");
+        let err = parse_error(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"chat\"\r\n\r\n",
+            &req,
+        );
+        assert_eq!(err.kind, HandshakeErrorKind::AuthenticationRequired);
+        assert!(err.message.contains("realm=\"chat\""), "{}", err.message);
+        let err = parse_error(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"x\"\r\n\r\n",
+            &req,
+        );
+        assert_eq!(err.kind, HandshakeErrorKind::UnsupportedAuthentication);
     }
 
     #[test]

@@ -134,6 +134,11 @@ pub enum HandshakeErrorKind {
     /// A field we were asked to send is invalid: a CR or LF in it (header
     /// injection), a header name that is not a token, a URL we cannot use, …
     InvalidField,
+    /// `401 Unauthorized` with a `Basic` challenge: the client may retry
+    /// with credentials.
+    AuthenticationRequired,
+    /// `401 Unauthorized` with no challenge the client supports.
+    UnsupportedAuthentication,
 }
 
 /// Finds the end of an HTTP head, the blank line `\r\n\r\n`.
