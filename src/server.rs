@@ -265,6 +265,52 @@ impl WebSocketServer {
         drop(l);
     }
 
+    /// Listens on a socket made elsewhere: inherited from a parent process
+    /// or bound with options of your choosing (Qt's `setSocketDescriptor`,
+    /// made safe: the listener is handed over, not a raw descriptor).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let port = listener.local_addr()?.port();
+    /// server.set_listener(listener)?;
+    /// assert_eq!(server.server_port(), port);
+    /// assert!(server.socket_descriptor().is_some());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_listener(&self, listener: std::net::TcpListener) -> io::Result<()> {
+        let ev = self
+            .shared
+            .event_loop()
+            .ok_or(io::ErrorKind::NotConnected)?;
+        if self.shared.st.borrow().mode == SslMode::SecureMode {
+            let built = self.shared.st.borrow().ssl_config.server_config();
+            let config =
+                built.map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+            self.shared.st.borrow_mut().tls = Some(config);
+        }
+        self.close_listener();
+        let handler: Weak<dyn IoHandler> = Rc::downgrade(&self.shared) as Weak<dyn IoHandler>;
+        let l = RegisteredListener::adopt_std(&ev, listener, handler)?;
+        let mut st = self.shared.st.borrow_mut();
+        st.listener = Some(l);
+        st.closed = false;
+        Ok(())
+    }
+
+    /// The descriptor of the listening socket (Qt's `socketDescriptor`),
+    /// `None` when not listening (or on a fake reactor).
+    pub fn socket_descriptor(&self) -> Option<std::os::fd::RawFd> {
+        self.shared
+            .st
+            .borrow()
+            .listener
+            .as_ref()
+            .and_then(|l| l.raw_fd())
+    }
+
     /// Stops listening and closes every queued (not yet taken) socket with
     /// 1001 "Server closed."; sockets already taken are not touched. `closed`
     /// is emitted on the next loop turn. Dropping the last handle of a server

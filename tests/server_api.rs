@@ -101,3 +101,57 @@ fn handle_connection_upgrades_a_connection_accepted_elsewhere() {
     ev.run();
     assert_eq!(*got.borrow(), "ADOPTED");
 }
+
+/// Runs an echo exchange against `server` at `url`; returns the echo.
+fn echo_once(ev: &EventLoop, server: &WebSocketServer, url: &str) -> String {
+    server.new_connection().connect(|server| {
+        while let Some(s) = server.next_pending_connection() {
+            s.text_message_received().connect(|ws, t| {
+                ws.send_text_message(t);
+            });
+        }
+    });
+    let client = WebSocket::new(ev);
+    client.connected().connect(|ws| {
+        ws.send_text_message("over there");
+    });
+    let got = Rc::new(RefCell::new(String::new()));
+    let g = got.clone();
+    client.text_message_received().connect(move |ws, t| {
+        *g.borrow_mut() = t.to_owned();
+        ws.event_loop().unwrap().quit();
+    });
+    client
+        .error_occurred()
+        .connect(|ws, _| ws.event_loop().unwrap().quit());
+    client.open(url).unwrap();
+    let t = ev.add_timer(Duration::from_secs(10), |ev| ev.quit());
+    ev.run();
+    ev.cancel_timer(t);
+    let got = got.borrow().clone();
+    got
+}
+
+#[test]
+fn a_server_listens_on_ipv6_loopback() {
+    let ev = EventLoop::new().unwrap();
+    let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    server.listen("::1".parse().unwrap(), 0).unwrap();
+    let url = server.server_url().unwrap();
+    assert!(url.as_str().starts_with("ws://[::1]:"), "{url}");
+    assert_eq!(echo_once(&ev, &server, url.as_str()), "over there");
+}
+
+#[test]
+fn a_server_serves_a_listener_made_elsewhere() {
+    let ev = EventLoop::new().unwrap();
+    let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    server.set_listener(listener).unwrap();
+    assert!(server.is_listening());
+    assert_eq!(
+        echo_once(&ev, &server, &format!("ws://127.0.0.1:{port}/")),
+        "over there"
+    );
+}

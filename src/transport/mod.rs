@@ -234,6 +234,32 @@ impl RegisteredListener {
         }
     }
 
+    /// Registers a listening socket made elsewhere (inherited, or bound with
+    /// options of the application's choosing).
+    pub(crate) fn adopt_std(
+        ev: &EventLoop,
+        listener: std::net::TcpListener,
+        handler: Weak<dyn IoHandler>,
+    ) -> io::Result<RegisteredListener> {
+        listener.set_nonblocking(true)?;
+        let mut l = mio::net::TcpListener::from_std(listener);
+        let token = ev.register(&mut l, handler)?;
+        Ok(RegisteredListener {
+            listener: Listener::Tcp(l),
+            token,
+            ev: ev.clone(),
+        })
+    }
+
+    /// The OS descriptor of a real listening socket.
+    pub(crate) fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        match &self.listener {
+            Listener::Tcp(l) => Some(l.as_raw_fd()),
+            Listener::Fake(_) => None,
+        }
+    }
+
     pub(crate) fn accept(&self) -> io::Result<(Stream, SocketAddr)> {
         match &self.listener {
             Listener::Tcp(l) => {
