@@ -128,8 +128,7 @@ fn echo_once(ev: &EventLoop, server: &WebSocketServer, url: &str) -> String {
     let t = ev.add_timer(Duration::from_secs(10), |ev| ev.quit());
     ev.run();
     ev.cancel_timer(t);
-    let got = got.borrow().clone();
-    got
+    got.take()
 }
 
 #[test]
