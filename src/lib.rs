@@ -83,6 +83,8 @@ pub use error::SocketError;
 pub use protocol::CloseCode;
 pub use request::{Authenticator, HandshakeOptions, Request, Version};
 pub use server::{CorsAuthenticator, SslMode, WebSocketServer};
+/// The `url` crate, whose `Url` type `open_url` and `Request` take.
+pub use url;
 pub use websocket::{
     CloseError, DEFAULT_OUTGOING_FRAME_SIZE, DEFAULT_SEND_QUEUE_LIMIT, MAX_INCOMING_SIZE,
     MAX_OUTGOING_FRAME_SIZE, MaskGenerator, PauseMode, SocketState, WeakWebSocket, WebSocket,

@@ -213,8 +213,9 @@ impl WebSocketServer {
     /// bind. On failure the error is also recorded
     /// ([`WebSocketServer::error`] is 1006, [`WebSocketServer::error_string`]
     /// says why) and `server_error` is emitted. A server in
-    /// [`SslMode::SecureMode`] cannot listen yet
-    /// ([`SocketError::UnsupportedSocketOperation`]).
+    /// [`SslMode::SecureMode`] needs a certificate and key in its
+    /// [`WebSocketServer::set_ssl_configuration`] first
+    /// ([`SocketError::SslInvalidUserData`] otherwise).
     ///
     /// ```
     /// use qwebsocket::{testing::FakeReactor, CloseCode, SocketError, SslMode, WebSocketServer};

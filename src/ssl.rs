@@ -283,6 +283,38 @@ pub enum SslErrorKind {
 }
 
 impl SslErrorKind {
+    /// Every kind, in Qt's numeric order.
+    pub const ALL: [SslErrorKind; 15] = [
+        SslErrorKind::UnableToGetIssuerCertificate,
+        SslErrorKind::CertificateSignatureFailed,
+        SslErrorKind::CertificateNotYetValid,
+        SslErrorKind::CertificateExpired,
+        SslErrorKind::SelfSignedCertificate,
+        SslErrorKind::SelfSignedCertificateInChain,
+        SslErrorKind::UnableToGetLocalIssuerCertificate,
+        SslErrorKind::CertificateRevoked,
+        SslErrorKind::InvalidCaCertificate,
+        SslErrorKind::PathLengthExceeded,
+        SslErrorKind::InvalidPurpose,
+        SslErrorKind::CertificateUntrusted,
+        SslErrorKind::NoPeerCertificate,
+        SslErrorKind::HostNameMismatch,
+        SslErrorKind::UnspecifiedError,
+    ];
+
+    /// The kind named `name` (the variant's name, as `{:?}` prints it).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// assert_eq!(SslErrorKind::from_name("HostNameMismatch"), Some(SslErrorKind::HostNameMismatch));
+    /// assert_eq!(SslErrorKind::from_name("Nonsense"), None);
+    /// ```
+    pub fn from_name(name: &str) -> Option<SslErrorKind> {
+        SslErrorKind::ALL
+            .into_iter()
+            .find(|k| format!("{k:?}") == name)
+    }
+
     /// Qt's numeric value.
     pub fn qt_value(self) -> i32 {
         use SslErrorKind::*;

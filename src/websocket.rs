@@ -353,8 +353,8 @@ impl WebSocket {
     /// `error_occurred` on failure. A previous connection is dropped without
     /// a close frame, without `disconnected`.
     ///
-    /// `wss://` is not supported yet and fails with
-    /// [`SocketError::UnsupportedSocketOperation`].
+    /// `wss://` runs TLS first, with [`WebSocket::ssl_configuration`]; see
+    /// the [`ssl`](crate::ssl) module for the certificate error model.
     ///
     /// ```
     /// use qwebsocket::{testing::FakeReactor, SocketError, SocketState, WebSocket};
@@ -917,8 +917,9 @@ impl WebSocket {
     }
 
     /// Bytes queued and not yet written to the socket (frame headers and the
-    /// upgrade request included). Nothing limits the queue yet: a producer
-    /// should pace itself with this and the `bytes_written` signal.
+    /// upgrade request included). Sends are refused above
+    /// [`WebSocket::send_queue_limit`]; a producer paces itself with this and
+    /// the `bytes_written` signal.
     ///
     /// ```
     /// # use qwebsocket::testing::FakeReactor;

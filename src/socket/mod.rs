@@ -941,6 +941,8 @@ impl Shared {
                         self.finish_disconnect();
                     }
                     Some(SessionEvent::KeepalivePing) => {
+                        // Its pong's round trip is measured from here.
+                        self.st.borrow_mut().last_ping = now;
                         self.reschedule();
                         self.flush_now();
                     }
