@@ -1035,8 +1035,9 @@ impl ServerShared {
             // The server was closed while this client was still in its handshake.
             return Err(error_response(503, &[]));
         }
-        if let Some(origin) = &req.origin {
-            let auth = CorsAuthenticator::new(origin);
+        {
+            // As in Qt, for every upgrade (the origin is empty when not sent).
+            let auth = CorsAuthenticator::new(req.origin.as_deref().unwrap_or_default());
             if let Some(server) = self.handle() {
                 self.sig.origin_authentication_required.emit(&server, &auth);
             }

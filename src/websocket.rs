@@ -1546,8 +1546,8 @@ impl WebSocket {
     /// byte received before the socket closes with 1001 "Timeout when reading
     /// data from socket." and emits `error_occurred(SocketTimeout)` (Qt: 5 s,
     /// fixed, and no error signal). Every byte received restarts it; `None`
-    /// disables it. A frame counts as started once its whole header (2 to 14
-    /// bytes) has arrived: a partial header alone does not start it.
+    /// disables it. Like Qt, it starts with the first byte of a frame, so a
+    /// partial header followed by silence times out too.
     ///
     /// ```
     /// # use qwebsocket::testing::FakeReactor;

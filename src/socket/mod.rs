@@ -992,7 +992,13 @@ impl Shared {
                 }
             }
         }
+        let generation = self.st.borrow().generation;
         self.process_input();
+        if self.st.borrow().generation != generation {
+            // The input ended this connection or started another (a retry
+            // after 401): the end of stream read with it belongs to the old one.
+            return;
+        }
         let budget = match self.st.borrow().read_buffer_size {
             0 => READ_BUDGET,
             n => n,
@@ -1249,7 +1255,8 @@ impl Shared {
                             st.subprotocol = subprotocol;
                             st.origin = req.origin.clone().unwrap_or_default();
                             st.requested_subprotocols = req.subprotocols.clone();
-                            st.url = server_side_url(&req, st.local);
+                            let secure = st.transport.as_mut().is_some_and(|t| t.tls().is_some());
+                            st.url = server_side_url(&req, st.local, secure);
                             st.server_request = Some(req);
                             st.session = Some(Session::new(Role::Server, st.config.clone(), now));
                             st.phase = Phase::Pending;
@@ -1753,16 +1760,22 @@ impl IoHandler for Shared {
 }
 
 /// Qt's server-side `request_url()`: the absolute URL rebuilt from Host.
-fn server_side_url(req: &ServerRequest, local: Option<SocketAddr>) -> Option<url::Url> {
-    if req.target.starts_with("ws://") || req.target.starts_with("http://") {
-        return url::Url::parse(&req.target).ok();
+fn server_side_url(
+    req: &ServerRequest,
+    local: Option<SocketAddr>,
+    secure: bool,
+) -> Option<url::Url> {
+    let scheme = if secure { "wss" } else { "ws" };
+    if let Some((_, rest)) = req.target.split_once("://") {
+        // An absolute request target: keep its authority and path, with our scheme.
+        return url::Url::parse(&format!("{scheme}://{rest}")).ok();
     }
     let host = if req.host.is_empty() {
         local.map(|a| a.to_string()).unwrap_or_default()
     } else {
         req.host.clone()
     };
-    url::Url::parse(&format!("ws://{}{}", host, req.target)).ok()
+    url::Url::parse(&format!("{scheme}://{}{}", host, req.target)).ok()
 }
 
 /// Builds the client request for `url`.
