@@ -2,18 +2,31 @@
 //!
 //! ```text
 //! kosoku -m fuzzingserver 127.0.0.1:9001
-//! cargo run --release --example autobahn_client -- ws://127.0.0.1:9001
+//! cargo run --release --example autobahn_client -- ws://127.0.0.1:9001 [--ca CA.pem]
 //! ```
 //!
 //! It asks for the number of cases, runs each one as agent `qwebsocket`
 //! (echoing every message), then asks the server to write its report.
+//!
+//! The URL may be `wss://`: kosoku speaks only `ws://`, so `cargo xtask test`
+//! puts a TLS terminator in front of it (stunnel in server mode: see
+//! tests/autobahn/README.md). `--ca CA.pem` trusts the CA certificates in that
+//! file besides the default roots (`SslConfiguration::add_ca_certificates_pem`).
+//! Certificate problems are never ignored: they are printed and the run fails.
 
 use qwebsocket::WebSocket;
 use qwebsocket::event_loop::EventLoop;
+use qwebsocket::ssl::SslConfiguration;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 const AGENT: &str = "qwebsocket";
+const USAGE: &str = "usage: autobahn_client [URL] [--ca CA.pem]...";
+
+thread_local! {
+    /// The TLS configuration of every connection (for `wss://` URLs).
+    static TLS: RefCell<SslConfiguration> = RefCell::new(SslConfiguration::default());
+}
 
 /// Opens `url` and calls `done` once the connection is over. Text and binary
 /// messages are echoed unless `on_text` takes the text.
@@ -25,6 +38,12 @@ fn visit(
     done: impl FnOnce(&WebSocket) + 'static,
 ) {
     let ws = WebSocket::new(ev);
+    ws.set_ssl_configuration(TLS.with_borrow(Clone::clone));
+    ws.ssl_errors().connect(|ws, errors| {
+        let url = ws.request_url().map(|u| u.to_string()).unwrap_or_default();
+        eprintln!("{url}: certificate problems: {errors:?}");
+        std::process::exit(3);
+    });
     ws.set_max_allowed_incoming_frame_size(64 << 20);
     ws.set_max_allowed_incoming_message_size(64 << 20);
     if echo {
@@ -75,8 +94,22 @@ fn run_case(ev: &EventLoop, base: Rc<String>, case: u32, total: u32) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let base = std::env::args()
-        .nth(1)
+    let mut base = None;
+    let mut config = SslConfiguration::default();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--ca" => {
+                let path = args.next().ok_or(USAGE)?;
+                let pem = std::fs::read(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+                config.add_ca_certificates_pem(&pem)?;
+            }
+            _ if base.is_none() && !arg.starts_with("--") => base = Some(arg),
+            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}").into()),
+        }
+    }
+    TLS.with_borrow_mut(|tls| *tls = config);
+    let base = base
         .unwrap_or_else(|| "ws://127.0.0.1:9001".to_owned())
         .trim_end_matches('/')
         .to_owned();

@@ -1,12 +1,35 @@
 //! A scriptable peer for interoperability tests against other implementations.
 //!
 //! ```text
-//! interop_peer server --port 0      # prints LISTENING <port>, serves until killed
-//! interop_peer client ws://127.0.0.1:8765/
+//! interop_peer server [--port P] [--tls CERT.pem KEY.pem]
+//! interop_peer client URL [--ca CA.pem]... [--ignore-ssl-errors]
 //! ```
 //!
-//! Once connected, both modes behave alike. Every text or binary message is
-//! echoed as one message of the same type, except these text commands:
+//! `server` listens on 127.0.0.1 (port 0, the default, picks a free one),
+//! prints `LISTENING <port>` first and serves until killed. With
+//! `--tls CERT.pem KEY.pem` it serves `wss://` ([`SslMode::SecureMode`]) with
+//! that certificate chain (PEM, leaf first) and private key (PEM); problems
+//! with a client's TLS handshake are reported on stderr, and the server goes
+//! on serving the others.
+//!
+//! `client` connects to a `ws://` or `wss://` URL. For `wss://`:
+//!
+//! * `--ca CA.pem` trusts the CA certificates in that file besides the
+//!   default roots (`SslConfiguration::add_ca_certificates_pem`); it may be
+//!   given several times;
+//! * when the server's certificate has problems, `ssl_errors` fires and the
+//!   client prints `SSL_ERRORS <kind>,<kind>,...` (Qt's names, e.g.
+//!   `SSL_ERRORS SelfSignedCertificate`) before anything else it prints
+//!   about the connection;
+//! * `--ignore-ssl-errors` calls `ignore_ssl_errors()` in that slot, so that
+//!   the connection goes on (for a self-signed test server); without it the
+//!   handshake fails and no WebSocket byte is sent.
+//!
+//! Once connected, the client prints `CONNECTED` (followed, over TLS, by the
+//! negotiated version and cipher suite, e.g.
+//! `CONNECTED TLSv1_3 TLS13_AES_256_GCM_SHA384`), and both modes behave
+//! alike. Every text or binary message is echoed as one message of the same
+//! type, except these text commands:
 //!
 //! * `close <code> <reason>`: start the closing handshake with that code and reason;
 //! * `ping <payload>`: send a ping with that payload, and when the pong arrives
@@ -14,14 +37,20 @@
 //! * `frag <n> <text>`: send `<text>` split into frames of `n` bytes.
 //!
 //! The client prints `CLOSED <code> <reason>` when the connection is over and
-//! exits 0, or exits 1 if it never connected.
+//! exits 0, or exits 1 if it never connected (a refused certificate included).
 
 use qwebsocket::event_loop::EventLoop;
+use qwebsocket::ssl::{SslConfiguration, SslError};
 use qwebsocket::{CloseCode, SslMode, WebSocket, WebSocketServer};
 use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
+
+const USAGE: &str = "usage: interop_peer server [--port P] [--tls CERT.pem KEY.pem]\n       \
+                     interop_peer client URL [--ca CA.pem]... [--ignore-ssl-errors]";
+
+type Error = Box<dyn std::error::Error>;
 
 fn behave(ws: &WebSocket) {
     ws.set_max_allowed_incoming_frame_size(64 << 20);
@@ -59,12 +88,37 @@ fn behave(ws: &WebSocket) {
     });
 }
 
-fn server(port: u16) -> Result<(), Box<dyn std::error::Error>> {
+fn read(path: &str) -> Result<Vec<u8>, Error> {
+    std::fs::read(path).map_err(|e| format!("cannot read {path}: {e}").into())
+}
+
+/// `SelfSignedCertificate,HostNameMismatch`: the kinds, in order.
+fn kinds(errors: &[SslError]) -> String {
+    errors
+        .iter()
+        .map(|e| format!("{:?}", e.kind()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn server(port: u16, tls: Option<(String, String)>) -> Result<(), Error> {
     let ev = EventLoop::new()?;
-    let server = WebSocketServer::new(&ev, "qwebsocket interop", SslMode::NonSecureMode);
+    let mode = if tls.is_some() {
+        SslMode::SecureMode
+    } else {
+        SslMode::NonSecureMode
+    };
+    let server = WebSocketServer::new(&ev, "qwebsocket interop", mode);
+    if let Some((cert, key)) = &tls {
+        let mut config = SslConfiguration::default();
+        config.set_local_certificate_pem(&read(cert)?, &read(key)?)?;
+        server.set_ssl_configuration(config);
+    }
     server.set_max_allowed_incoming_frame_size(64 << 20);
     server.set_max_allowed_incoming_message_size(64 << 20);
-    server.listen("127.0.0.1".parse()?, port)?;
+    server
+        .listen("127.0.0.1".parse()?, port)
+        .map_err(|e| format!("cannot listen ({e:?}): {}", server.error_string()))?;
     println!("LISTENING {}", server.server_port());
     std::io::stdout().flush()?;
     server.new_connection().connect(|server| {
@@ -72,17 +126,46 @@ fn server(port: u16) -> Result<(), Box<dyn std::error::Error>> {
             behave(&socket);
         }
     });
+    server.ssl_errors().connect(|_, errors| {
+        eprintln!("server: a client's TLS handshake failed: {}", kinds(errors));
+    });
+    server.server_error().connect(|server, code| {
+        eprintln!("server: error {}: {}", code.code(), server.error_string());
+    });
     ev.run();
     Ok(())
 }
 
-fn client(url: &str) -> Result<(), Box<dyn std::error::Error>> {
+fn client(url: &str, cas: &[String], ignore_ssl_errors: bool) -> Result<(), Error> {
     let ev = EventLoop::new()?;
     let ws = WebSocket::new(&ev);
+    if !cas.is_empty() {
+        let mut config = SslConfiguration::default();
+        for ca in cas {
+            config.add_ca_certificates_pem(&read(ca)?)?;
+        }
+        ws.set_ssl_configuration(config);
+    }
     behave(&ws);
+    ws.ssl_errors().connect(move |ws, errors| {
+        println!("SSL_ERRORS {}", kinds(errors));
+        for e in errors {
+            eprintln!("certificate problem: {e}");
+        }
+        if ignore_ssl_errors {
+            ws.ignore_ssl_errors();
+        }
+    });
     let connected = Rc::new(Cell::new(false));
     let c = connected.clone();
-    ws.connected().connect(move |_| c.set(true));
+    ws.connected().connect(move |ws| {
+        c.set(true);
+        let tls = ws.ssl_configuration();
+        match (tls.session_protocol(), tls.session_cipher()) {
+            (Some(version), Some(cipher)) => println!("CONNECTED {version} {cipher}"),
+            _ => println!("CONNECTED"),
+        }
+    });
     ws.error_occurred()
         .connect(|ws, e| eprintln!("error {e:?}: {}", ws.error_string()));
     ws.disconnected().connect(|ws| {
@@ -102,17 +185,39 @@ fn client(url: &str) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["server", "--port", p] => server(p.parse()?),
-        ["server"] => server(0),
-        ["client", url] => client(url),
-        _ => Err("usage: interop_peer server --port P | interop_peer client URL".into()),
+fn main() -> Result<(), Error> {
+    let mut args = std::env::args().skip(1);
+    let mode = args.next().ok_or(USAGE)?;
+    let mut port = 0u16;
+    let mut tls = None;
+    let mut cas = Vec::new();
+    let mut ignore_ssl_errors = false;
+    let mut url = None;
+    while let Some(arg) = args.next() {
+        let mut value = || {
+            args.next()
+                .ok_or_else(|| format!("{arg} needs a value\n{USAGE}"))
+        };
+        match (mode.as_str(), arg.as_str()) {
+            ("server", "--port") => port = value()?.parse()?,
+            ("server", "--tls") => {
+                let cert = value()?;
+                let key = value()?;
+                tls = Some((cert, key));
+            }
+            ("client", "--ca") => cas.push(value()?),
+            ("client", "--ignore-ssl-errors") => ignore_ssl_errors = true,
+            ("client", _) if url.is_none() && !arg.starts_with("--") => url = Some(arg),
+            _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}").into()),
+        }
+    }
+    match mode.as_str() {
+        "server" => server(port, tls),
+        "client" => client(
+            &url.ok_or_else(|| format!("client needs a URL\n{USAGE}"))?,
+            &cas,
+            ignore_ssl_errors,
+        ),
+        _ => Err(USAGE.into()),
     }
 }

@@ -171,6 +171,11 @@ impl Transport {
 
 impl Drop for Transport {
     fn drop(&mut self) {
+        if let Stream::Tls(t) = &mut self.stream {
+            // End the TLS session properly (RFC 8446 §6.1) whoever closes
+            // first; best effort, never blocking.
+            t.close_notify_once();
+        }
         let stream = match &mut self.stream {
             Stream::Tls(t) => &mut t.inner,
             other => other,

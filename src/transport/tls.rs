@@ -13,6 +13,7 @@ pub(crate) struct TlsStream {
     /// Alerts sent (true) and received (false) since the socket last looked.
     pub(crate) alerts: Vec<(bool, SslAlert)>,
     close_notify_seen: bool,
+    close_notify_sent: bool,
 }
 
 /// Reads TLS records from a `Stream` (rustls wants `io::Read`).
@@ -53,6 +54,7 @@ impl TlsStream {
             eof: false,
             alerts: Vec::new(),
             close_notify_seen: false,
+            close_notify_sent: false,
         }
     }
 
@@ -154,7 +156,17 @@ impl TlsStream {
         Ok(n)
     }
 
+    /// Sends close_notify unless it was sent already.
+    pub(crate) fn close_notify_once(&mut self) {
+        if !self.close_notify_sent {
+            self.close_notify_sent = true;
+            self.conn.send_close_notify();
+            let _ = self.flush_tls();
+        }
+    }
+
     pub(crate) fn shutdown_write(&mut self) -> io::Result<()> {
+        self.close_notify_sent = true;
         self.conn.send_close_notify();
         self.alerts.push((true, SslAlert::close_notify()));
         let _ = self.flush_tls();

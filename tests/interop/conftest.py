@@ -3,10 +3,14 @@
 
 The peer contract (examples/interop_peer.rs):
 
-* `interop_peer server --port 0` prints `LISTENING <port>` first, then serves.
-* `interop_peer client <url>` connects, runs until the connection closes, then
-  prints `CLOSED <code> <reason>` as its last line and exits 0 (non-zero if it
-  never connected).
+* `interop_peer server --port 0 [--tls CERT KEY]` prints `LISTENING <port>`
+  first, then serves (`wss://` with `--tls`).
+* `interop_peer client <url> [--ca CA] [--ignore-ssl-errors]` connects, prints
+  `SSL_ERRORS <kind,...>` if the server's certificate has problems (ignoring
+  them with `--ignore-ssl-errors`), `CONNECTED [<tls version> <cipher>]` once
+  connected, runs until the connection closes, then prints
+  `CLOSED <code> <reason>` as its last line and exits 0 (non-zero if it never
+  connected).
 * Once connected, both echo every text/binary message, and obey the text
   commands `close <code> <reason...>`, `ping <payload>` (answered with
   `pong <payload>` once the pong arrives) and `frag <n> <text>` (send <text> in
@@ -30,6 +34,7 @@ import queue  # noqa: E402
 import shlex  # noqa: E402
 import shutil  # noqa: E402
 import socket  # noqa: E402
+import ssl  # noqa: E402
 import subprocess  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -43,6 +48,9 @@ from websockets.sync.client import ClientConnection, connect  # noqa: E402
 from websockets.sync.connection import Connection  # noqa: E402
 from websockets.sync.server import ServerConnection, serve  # noqa: E402
 
+import tlscerts  # noqa: E402
+from tlscerts import Certs  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = Path(os.environ.get("QWS_EXAMPLES_DIR") or REPO / "target" / "release" / "examples")
 
@@ -53,8 +61,8 @@ BIG_TIMEOUT = 60.0
 #: Python's share of a closing handshake.
 CLOSE_TIMEOUT = 5.0
 
-#: Our peer's roles, as the test ids show them.
-ROLES = ["our-server", "our-client"]
+#: Our peer's roles, as the test ids show them: each over ws:// and wss://.
+ROLES = ["our-server", "our-client", "our-server-wss", "our-client-wss"]
 
 
 def pytest_sessionstart(session) -> None:
@@ -87,10 +95,31 @@ def peer_command() -> list[str]:
     return command
 
 
+#: The peers started by the current test, whose output a failure report shows.
+_STARTED: list[Peer] = []
+
+
+@pytest.fixture(autouse=True)
+def _forget_peers() -> Iterator[None]:
+    _STARTED.clear()
+    yield
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Adds what each peer of a failed test printed to its report."""
+    report = yield
+    if report.failed:
+        for peer in _STARTED:
+            report.sections.append((f"output of {peer.name}", peer.output()))
+    return report
+
+
 class Peer:
     """A running peer process whose output is collected line by line."""
 
     def __init__(self, args: list[str], name: str) -> None:
+        _STARTED.append(self)
         self.name = name
         self.command = [*peer_command(), *args]
         self.lines: list[str] = []
@@ -168,8 +197,79 @@ class Peer:
             reader.join(TIMEOUT)
 
 
-def start_peer_server() -> tuple[Peer, int]:
-    peer = Peer(["server", "--port", "0"], "interop_peer server")
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory) -> Certs:
+    """A private CA, a server certificate it signed, and a self-signed one
+    (see tlscerts.py), made once per test run in pytest's temporary folder."""
+    try:
+        return tlscerts.make(tmp_path_factory.mktemp("certs"))
+    except RuntimeError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+class SettledTlsContext(ssl.SSLContext):
+    """A client context whose sockets have read the server's TLS 1.3 session
+    tickets before websockets uses them.
+
+    websockets' sync client reads in a background thread while it writes the
+    upgrade request from the calling thread, but Python's SSL sockets are not
+    safe for a concurrent SSL_read and SSL_write: when the reader processes
+    the server's NewSessionTicket messages (sent right after the handshake)
+    at the moment the request is written, the request can be lost, never
+    leaving the client (seen in about 1 of 400 connections under load: the
+    client then times out "waiting for handshake response"). Reading the
+    tickets here, before any thread starts, closes that window."""
+
+    #: Longest wait for the tickets; a server that sends none costs this much.
+    SETTLE_LIMIT = 1.0
+
+    def wrap_socket(self, sock, *args, **kwargs):
+        tls = super().wrap_socket(sock, *args, **kwargs)
+        if tls.version() == "TLSv1.3":
+            before = tls.gettimeout()
+            deadline = time.monotonic() + self.SETTLE_LIMIT
+            tls.settimeout(0.01)
+            try:
+                while time.monotonic() < deadline:
+                    try:
+                        data = tls.recv(1)
+                    except (TimeoutError, ssl.SSLWantReadError):
+                        if tls.session is not None and tls.session.has_ticket:
+                            break
+                        continue
+                    # Nothing but tickets comes before the upgrade request is sent.
+                    raise ConnectionError(f"the server sent {data!r} before the upgrade request")
+            finally:
+                tls.settimeout(before)
+        return tls
+
+
+def client_context(certs: Certs | None) -> ssl.SSLContext:
+    """A Python TLS client context (see SettledTlsContext) that trusts the test
+    CA and nothing else, or the system's default trust when `certs` is None."""
+    context = SettledTlsContext(ssl.PROTOCOL_TLS_CLIENT)
+    if certs is None:
+        context.load_default_certs()
+    else:
+        context.load_verify_locations(cafile=certs.ca)
+    return context
+
+
+def server_context(cert: Path, key: Path) -> ssl.SSLContext:
+    """A Python TLS server context with that certificate, offering ALPN http/1.1."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    context.set_alpn_protocols(["http/1.1"])
+    return context
+
+
+def start_peer_server(certs: Certs | None = None) -> tuple[Peer, int]:
+    """Starts our server, serving wss:// with the CA-signed certificate when
+    `certs` is given."""
+    args = ["server", "--port", "0"]
+    if certs is not None:
+        args += ["--tls", str(certs.server), str(certs.server_key)]
+    peer = Peer(args, "interop_peer server" + (" --tls" if certs else ""))
     try:
         line = peer.wait_for_line(lambda l: l.startswith("LISTENING "), "`LISTENING <port>`")
         if peer.lines[0] != line:
@@ -180,8 +280,14 @@ def start_peer_server() -> tuple[Peer, int]:
         raise
 
 
-def connect_to(port: int, **kwargs) -> contextlib.AbstractContextManager[ClientConnection]:
-    """Connects a Python client to our server: use it in a `with`."""
+def connect_to(
+    port: int, tls: ssl.SSLContext | None = None, host: str = "127.0.0.1", **kwargs
+) -> contextlib.AbstractContextManager[ClientConnection]:
+    """Connects a Python client to our server (over wss:// with the `tls`
+    context): use it in a `with`."""
+    scheme = "ws" if tls is None else "wss"
+    if tls is not None:
+        kwargs["ssl"] = tls
     options = dict(
         max_size=None,
         compression=None,
@@ -191,20 +297,24 @@ def connect_to(port: int, **kwargs) -> contextlib.AbstractContextManager[ClientC
         proxy=None,
     )
     options.update(kwargs)
-    return connect(f"ws://127.0.0.1:{port}/", **options)
+    return connect(f"{scheme}://{host}:{port}/", **options)
 
 
 class PythonServer:
     """A websockets server on an ephemeral port; each accepted connection is
-    handed to the test and kept open until the test ends."""
+    handed to the test and kept open until the test ends. With a TLS context
+    it serves wss://; `requests` lists every upgrade request received."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.accepted: queue.Queue[ServerConnection] = queue.Queue()
+        self.requests: list[str] = []
         self.release = threading.Event()
         self.server = serve(
             self._handler,
             "127.0.0.1",
             0,
+            ssl=tls,
+            process_request=self._request,
             max_size=None,
             compression=None,
             ping_interval=None,
@@ -212,9 +322,13 @@ class PythonServer:
             close_timeout=CLOSE_TIMEOUT,
         )
         self.port = self.server.socket.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}/"
+        self.url = f"{'ws' if tls is None else 'wss'}://127.0.0.1:{self.port}/"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def _request(self, connection: ServerConnection, request) -> None:
+        self.requests.append(request.path)
+        return None  # go on with the handshake
 
     def _handler(self, connection: ServerConnection) -> None:
         self.accepted.put(connection)
@@ -236,13 +350,17 @@ class PythonServer:
 class Link:
     """One connection between our peer and Python."""
 
-    role: str  # "our-server" or "our-client"
+    role: str  # one of ROLES
     ws: Connection  # the Python end
     peer: Peer
 
     @property
     def ours_is_server(self) -> bool:
-        return self.role == "our-server"
+        return self.role.startswith("our-server")
+
+    @property
+    def secure(self) -> bool:
+        return self.role.endswith("-wss")
 
 
 @pytest.fixture
@@ -258,25 +376,30 @@ def python_server() -> Iterator[PythonServer]:
 def link(request) -> Iterator[Link]:
     """A connection to our peer, which is the server or the client."""
     role = request.param
+    certs = request.getfixturevalue("certs") if role.endswith("-wss") else None
     stack = contextlib.ExitStack()
     with stack:
-        if role == "our-server":
-            peer, port = start_peer_server()
+        if role.startswith("our-server"):
+            peer, port = start_peer_server(certs)
             stack.callback(peer.stop)
-            ws = stack.enter_context(connect_to(port))
+            ws = stack.enter_context(connect_to(port, client_context(certs) if certs else None))
         else:
-            server = PythonServer()
+            tls = server_context(certs.server, certs.server_key) if certs else None
+            server = PythonServer(tls)
             stack.callback(server.stop)
-            peer = Peer(["client", server.url], "interop_peer client")
+            args = ["client", server.url]
+            if certs:
+                args += ["--ca", str(certs.ca)]
+            peer = Peer(args, "interop_peer client")
             stack.callback(peer.stop)
             ws = server.accept(peer)
             stack.callback(ws.close)
         yield Link(role, ws, peer)
         # The peer must not have died during the test.
         status = peer.proc.poll()
-        if role == "our-server" and status is not None:
+        if role.startswith("our-server") and status is not None:
             pytest.fail(f"{peer.name} exited during the test with {status}\n{peer.output()}", pytrace=False)
-        if role == "our-client" and status not in (None, 0):
+        if role.startswith("our-client") and status not in (None, 0):
             pytest.fail(f"{peer.name} failed with {status}\n{peer.output()}", pytrace=False)
 
 

@@ -1,9 +1,12 @@
 //! The Autobahn conformance suite, run by kosoku against our examples:
 //! `autobahn_server` (kosoku is the fuzzing client) and `autobahn_client`
-//! (kosoku is the fuzzing server). Results are compared with
+//! (kosoku is the fuzzing server), over `ws://` and over `wss://`. kosoku
+//! speaks only `ws://`, so for `wss://` a stunnel sits between the two and
+//! terminates TLS (see `tls_terminator`). Results are compared with
 //! `tests/autobahn/expected-results.json`.
 
 use std::fmt::Write as _;
+use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,6 +14,7 @@ use std::time::{Duration, Instant};
 use crate::Paths;
 use crate::json::{self, Json};
 use crate::proc::{self, Guard};
+use crate::tools;
 use crate::venv::Venv;
 
 /// Compression (12.*, 13.*) is permessage-deflate, which QWebSocket lacks.
@@ -25,20 +29,47 @@ const REPORT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The agent name `autobahn_client` reports.
 const CLIENT_AGENT: &str = "qwebsocket";
 
+/// Which of our examples kosoku tests, and over what.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
+    /// `autobahn_server` over `ws://`.
     Server,
+    /// `autobahn_client` over `ws://`.
     Client,
+    /// `autobahn_server --tls` behind a stunnel in client mode.
+    ServerWss,
+    /// `autobahn_client wss://...` to a stunnel in server mode.
+    ClientWss,
 }
 
 impl Side {
-    pub const BOTH: [Side; 2] = [Side::Server, Side::Client];
+    /// Every side, in the order they run and are recorded.
+    pub const ALL: [Side; 4] = [Side::Server, Side::Client, Side::ServerWss, Side::ClientWss];
 
     pub fn name(self) -> &'static str {
         match self {
             Side::Server => "server",
             Side::Client => "client",
+            Side::ServerWss => "server-wss",
+            Side::ClientWss => "client-wss",
         }
+    }
+
+    pub fn from_name(name: &str) -> Option<Side> {
+        Side::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Our server under test (kosoku is the fuzzing client).
+    pub fn is_server(self) -> bool {
+        matches!(self, Side::Server | Side::ServerWss)
+    }
+
+    pub fn is_tls(self) -> bool {
+        matches!(self, Side::ServerWss | Side::ClientWss)
+    }
+
+    fn index(self) -> usize {
+        self as usize
     }
 }
 
@@ -211,7 +242,7 @@ pub fn read_report(side: Side, dir: &Path) -> Result<Report, String> {
         [one] => one,
         many => many
             .iter()
-            .find(|(name, _)| side == Side::Client && name == CLIENT_AGENT)
+            .find(|(name, _)| !side.is_server() && name == CLIENT_AGENT)
             .ok_or_else(|| {
                 let names: Vec<_> = many.iter().map(|(n, _)| n.as_str()).collect();
                 format!("{}: several agents {names:?}", index.display())
@@ -239,32 +270,26 @@ pub fn read_report(side: Side, dir: &Path) -> Result<Report, String> {
         });
     }
     report.cases.sort_by_key(|c| case_key(&c.id));
-    if side == Side::Client && agent != CLIENT_AGENT {
+    if !side.is_server() && agent != CLIENT_AGENT {
         println!("note: the client report's agent is {agent:?}, not {CLIENT_AGENT:?}");
     }
     Ok(report)
 }
 
-/// `tests/autobahn/expected-results.json`: `{"server": {case: verdict}, "client": {...}}`.
+/// `tests/autobahn/expected-results.json`: `{"server": {case: verdict},
+/// "client": {...}, "server-wss": {...}, "client-wss": {...}}`.
 #[derive(Default, Clone)]
 pub struct Expected {
-    server: Option<Vec<(String, String)>>,
-    client: Option<Vec<(String, String)>>,
+    sides: [Option<Vec<(String, String)>>; Side::ALL.len()],
 }
 
 impl Expected {
     pub fn side(&self, side: Side) -> Option<&[(String, String)]> {
-        match side {
-            Side::Server => self.server.as_deref(),
-            Side::Client => self.client.as_deref(),
-        }
+        self.sides[side.index()].as_deref()
     }
 
     fn set(&mut self, side: Side, cases: Vec<(String, String)>) {
-        match side {
-            Side::Server => self.server = Some(cases),
-            Side::Client => self.client = Some(cases),
-        }
+        self.sides[side.index()] = Some(cases);
     }
 
     pub fn load(path: &Path) -> Result<Option<Expected>, String> {
@@ -275,7 +300,7 @@ impl Expected {
         };
         let json = json::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut expected = Expected::default();
-        for side in Side::BOTH {
+        for side in Side::ALL {
             let Some(cases) = json.get(side.name()) else {
                 continue;
             };
@@ -301,7 +326,7 @@ impl Expected {
     pub fn render(&self) -> String {
         let mut out = String::from("{");
         let mut first_side = true;
-        for side in Side::BOTH {
+        for side in Side::ALL {
             let Some(cases) = self.side(side) else {
                 continue;
             };
@@ -552,16 +577,51 @@ fn check_kosoku_exit(status: std::process::ExitStatus, log: &Path) -> Result<(),
     }
 }
 
+/// Everything one run of one side needs.
+struct Run<'a> {
+    paths: &'a Paths,
+    venv: &'a Venv,
+    side: Side,
+    /// `target/autobahn`: logs.
+    base: &'a Path,
+    /// The report directory.
+    dir: &'a Path,
+    opts: &'a Options,
+    deadline: Instant,
+    tls: Option<&'a TlsSetup>,
+}
+
+impl Run<'_> {
+    fn log_path(&self, program: &str) -> PathBuf {
+        self.base
+            .join(format!("{}-{program}.log", self.side.name()))
+    }
+}
+
 /// Runs one side and reads its report.
 pub fn run(paths: &Paths, venv: &Venv, side: Side, opts: &Options) -> Result<Report, String> {
     let base = paths.target.join("autobahn");
     let dir = report_dir(paths, side);
     fresh_dir(&dir)?;
+    let tls = match side.is_tls() {
+        true => Some(TlsSetup::prepare(paths, venv)?),
+        false => None,
+    };
     let started = Instant::now();
-    let deadline = started + opts.timeout;
-    match side {
-        Side::Server => run_server_side(paths, venv, &base, &dir, opts, deadline)?,
-        Side::Client => run_client_side(paths, venv, &base, &dir, opts, deadline)?,
+    let run = Run {
+        paths,
+        venv,
+        side,
+        base: &base,
+        dir: &dir,
+        opts,
+        deadline: started + opts.timeout,
+        tls: tls.as_ref(),
+    };
+    if side.is_server() {
+        run_server_side(&run)?;
+    } else {
+        run_client_side(&run)?;
     }
     println!(
         "autobahn {}: suite ran in {:.1}s",
@@ -569,7 +629,7 @@ pub fn run(paths: &Paths, venv: &Venv, side: Side, opts: &Options) -> Result<Rep
         started.elapsed().as_secs_f64()
     );
     read_report(side, &dir).inspect_err(|_| {
-        proc::print_tail(&base.join(format!("{}-kosoku.log", side.name())), 30);
+        proc::print_tail(&run.log_path("kosoku"), 30);
     })
 }
 
@@ -591,19 +651,134 @@ fn kosoku_command(venv: &Venv) -> Command {
     cmd
 }
 
-fn run_server_side(
-    paths: &Paths,
-    venv: &Venv,
-    base: &Path,
-    dir: &Path,
-    opts: &Options,
-    deadline: Instant,
-) -> Result<(), String> {
-    let server_log_path = base.join("server-autobahn_server.log");
-    let server_log = proc::log_file(&server_log_path)?;
-    let mut cmd = Command::new(example(paths, "autobahn_server")?);
-    cmd.args(["--port", "0"])
+/// The certificates and the stunnel binary of the runs over `wss://`.
+struct TlsSetup {
+    stunnel: PathBuf,
+    /// `target/autobahn-tls`: certificates and stunnel configurations.
+    dir: PathBuf,
+    ca: PathBuf,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl TlsSetup {
+    /// Installs openssl and stunnel if missing, and makes a fresh private CA
+    /// and a server certificate for 127.0.0.1 signed by it, with the same
+    /// generator as the interop tests (`tests/interop/tlscerts.py`).
+    fn prepare(paths: &Paths, venv: &Venv) -> Result<TlsSetup, String> {
+        let found = tools::ensure(&[&tools::OPENSSL, &tools::STUNNEL])?;
+        let dir = paths.target.join("autobahn-tls");
+        fresh_dir(&dir)?;
+        let script = paths.root.join("tests").join("interop").join("tlscerts.py");
+        proc::run(
+            Command::new(venv.python())
+                .arg(&script)
+                .arg(&dir)
+                .env("QWS_OPENSSL", &found[0])
+                .stdin(Stdio::null()),
+        )
+        .map_err(|e| format!("making the test certificates failed: {e}"))?;
+        Ok(TlsSetup {
+            stunnel: found[1].clone(),
+            ca: dir.join("ca.pem"),
+            cert: dir.join("server.pem"),
+            key: dir.join("server.key"),
+            dir,
+        })
+    }
+}
+
+/// A port on 127.0.0.1 that nothing listens on (bound, then released), for
+/// stunnel, which cannot tell which port it got for port 0.
+fn free_port() -> Result<u16, String> {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("cannot find a free port: {e}"))
+}
+
+/// What stunnel prints (at level info) once its listening socket is bound
+/// ("Configuration successful" comes before the bind).
+const STUNNEL_READY: &str = "Accepting new connections";
+
+/// Starts a stunnel in the foreground that accepts on a free port of
+/// 127.0.0.1 and forwards to `connect_port`, and returns it with that port.
+/// Server side: stunnel is a TLS client (plain from kosoku, TLS to our
+/// server, whose certificate it verifies against the test CA and
+/// 127.0.0.1). Client side: stunnel is a TLS server with the test
+/// certificate (TLS from our client, plain to kosoku).
+fn tls_terminator(
+    run: &Run<'_>,
+    tls: &TlsSetup,
+    connect_port: u16,
+) -> Result<(Guard, u16), String> {
+    let accept_port = free_port()?;
+    let service = match run.side.is_server() {
+        true => format!(
+            "; kosoku fuzzingclient (ws://) -> stunnel, TLS client -> autobahn_server --tls (wss://)\n\
+             client = yes\n\
+             CAfile = {ca}\n\
+             verifyChain = yes\n\
+             checkIP = 127.0.0.1\n",
+            ca = tls.ca.display()
+        ),
+        false => format!(
+            "; autobahn_client (wss://) -> stunnel, TLS server -> kosoku fuzzingserver (ws://)\n\
+             cert = {cert}\n\
+             key = {key}\n",
+            cert = tls.cert.display(),
+            key = tls.key.display()
+        ),
+    };
+    let config = format!(
+        "; Written by `cargo xtask autobahn` for the {side} side over wss://.\n\
+         foreground = yes\n\
+         pid =\n\
+         syslog = no\n\
+         debug = info\n\
+         \n\
+         [{side}]\n\
+         accept = 127.0.0.1:{accept_port}\n\
+         connect = 127.0.0.1:{connect_port}\n\
+         {service}",
+        side = run.side.name()
+    );
+    let config_path = tls.dir.join(format!("stunnel-{}.conf", run.side.name()));
+    std::fs::write(&config_path, config)
+        .map_err(|e| format!("cannot write {}: {e}", config_path.display()))?;
+
+    let log_path = run.log_path("stunnel");
+    let log = proc::log_file(&log_path)?;
+    let mut cmd = Command::new(&tls.stunnel);
+    cmd.arg(&config_path)
         .stdin(Stdio::null())
+        .stdout(proc::log_stdio(&log)?)
+        .stderr(Stdio::piped());
+    println!("$ {}", proc::describe(&cmd));
+    let mut stunnel = Guard::spawn("stunnel", &mut cmd)?;
+    let stderr = stunnel.take_stderr().expect("piped stderr");
+    let rx = proc::watch_lines(stderr, log, |line| {
+        line.contains(STUNNEL_READY).then_some(())
+    });
+    proc::await_line(
+        &rx,
+        &mut stunnel,
+        &format!("{STUNNEL_READY:?}"),
+        READY_TIMEOUT,
+        &log_path,
+    )?;
+    Ok((stunnel, accept_port))
+}
+
+fn run_server_side(run: &Run<'_>) -> Result<(), String> {
+    let server_log_path = run.log_path("autobahn_server");
+    let server_log = proc::log_file(&server_log_path)?;
+    let mut cmd = Command::new(example(run.paths, "autobahn_server")?);
+    cmd.args(["--port", "0"]);
+    if let Some(tls) = run.tls {
+        cmd.arg("--tls").arg(&tls.cert).arg(&tls.key);
+    }
+    cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(proc::log_stdio(&server_log)?);
     println!("$ {}", proc::describe(&cmd));
@@ -613,32 +788,38 @@ fn run_server_side(
         line.strip_prefix("LISTENING ")
             .and_then(|port| port.trim().parse::<u16>().ok())
     });
-    let port = proc::await_line(
+    let mut port = proc::await_line(
         &rx,
         &mut server,
         "`LISTENING <port>`",
         READY_TIMEOUT,
         &server_log_path,
     )?;
+    let mut stunnel = None;
+    if let Some(tls) = run.tls {
+        let (guard, accept_port) = tls_terminator(run, tls, port)?;
+        stunnel = Some(guard);
+        port = accept_port;
+    }
 
-    let kosoku_log_path = base.join("server-kosoku.log");
+    let kosoku_log_path = run.log_path("kosoku");
     let kosoku_log = proc::log_file(&kosoku_log_path)?;
-    let mut cmd = kosoku_command(venv);
+    let mut cmd = kosoku_command(run.venv);
     cmd.args(["-m", "fuzzingclient", &format!("127.0.0.1:{port}")]);
     for pattern in EXCLUDED {
         cmd.args(["-x", pattern]);
     }
-    cmd.args(["-p", &opts.parallelism.to_string()])
+    cmd.args(["-p", &run.opts.parallelism.to_string()])
         .arg("-o")
-        .arg(dir)
+        .arg(run.dir)
         .stdout(proc::log_stdio(&kosoku_log)?)
         .stderr(Stdio::from(kosoku_log));
     println!("$ {}", proc::describe(&cmd));
     let mut kosoku = Guard::spawn("kosoku", &mut cmd)?;
-    let Some(status) = kosoku.wait_until(deadline) else {
+    let Some(status) = kosoku.wait_until(run.deadline) else {
         return Err(timeout_error(
-            "the server-side suite",
-            opts.timeout,
+            &format!("the {}-side suite", run.side.name()),
+            run.opts.timeout,
             &[&kosoku_log_path, &server_log_path],
         ));
     };
@@ -650,27 +831,28 @@ fn run_server_side(
             server_log_path.display()
         ));
     }
+    if let Some(status) = stunnel.as_mut().and_then(Guard::try_wait) {
+        let log = run.log_path("stunnel");
+        proc::print_tail(&log, 30);
+        return Err(format!(
+            "stunnel exited during the suite ({status}); its output is in {}",
+            log.display()
+        ));
+    }
     Ok(())
 }
 
-fn run_client_side(
-    paths: &Paths,
-    venv: &Venv,
-    base: &Path,
-    dir: &Path,
-    opts: &Options,
-    deadline: Instant,
-) -> Result<(), String> {
-    let client = example(paths, "autobahn_client")?;
-    let kosoku_log_path = base.join("client-kosoku.log");
+fn run_client_side(run: &Run<'_>) -> Result<(), String> {
+    let client = example(run.paths, "autobahn_client")?;
+    let kosoku_log_path = run.log_path("kosoku");
     let kosoku_log = proc::log_file(&kosoku_log_path)?;
-    let mut cmd = kosoku_command(venv);
+    let mut cmd = kosoku_command(run.venv);
     cmd.args(["-m", "fuzzingserver", "127.0.0.1:0"]);
     for pattern in EXCLUDED {
         cmd.args(["-x", pattern]);
     }
     cmd.arg("-o")
-        .arg(dir)
+        .arg(run.dir)
         .stdout(proc::log_stdio(&kosoku_log)?)
         .stderr(Stdio::piped());
     println!("$ {}", proc::describe(&cmd));
@@ -691,19 +873,32 @@ fn run_client_side(
         &kosoku_log_path,
     )?;
 
-    let client_log_path = base.join("client-autobahn_client.log");
+    let client_log_path = run.log_path("autobahn_client");
     let client_log = proc::log_file(&client_log_path)?;
     let mut cmd = Command::new(client);
-    cmd.arg(format!("ws://127.0.0.1:{port}"))
-        .stdin(Stdio::null())
+    // Dropped (killed) when this function returns, after kosoku is done.
+    let mut _stunnel = None;
+    match run.tls {
+        Some(tls) => {
+            let (guard, accept_port) = tls_terminator(run, tls, port)?;
+            _stunnel = Some(guard);
+            cmd.arg(format!("wss://127.0.0.1:{accept_port}"))
+                .arg("--ca")
+                .arg(&tls.ca);
+        }
+        None => {
+            cmd.arg(format!("ws://127.0.0.1:{port}"));
+        }
+    }
+    cmd.stdin(Stdio::null())
         .stdout(proc::log_stdio(&client_log)?)
         .stderr(Stdio::from(client_log));
     println!("$ {}", proc::describe(&cmd));
     let mut client = Guard::spawn("autobahn_client", &mut cmd)?;
-    let Some(status) = client.wait_until(deadline) else {
+    let Some(status) = client.wait_until(run.deadline) else {
         return Err(timeout_error(
-            "the client-side suite",
-            opts.timeout,
+            &format!("the {}-side suite", run.side.name()),
+            run.opts.timeout,
             &[&client_log_path, &kosoku_log_path],
         ));
     };
@@ -716,7 +911,7 @@ fn run_client_side(
     }
     // After updateReports, kosoku writes the report and exits by itself.
     let waited = Instant::now();
-    let Some(status) = kosoku.wait_until(deadline.min(waited + REPORT_TIMEOUT)) else {
+    let Some(status) = kosoku.wait_until(run.deadline.min(waited + REPORT_TIMEOUT)) else {
         proc::print_tail(&kosoku_log_path, 20);
         return Err(format!(
             "kosoku's fuzzing server did not finish within {}s after autobahn_client exited: \
@@ -854,12 +1049,16 @@ mod tests {
                 ("7.1.6".into(), "INFORMATIONAL".into()),
             ],
         );
+        expected.set(Side::ClientWss, vec![("2.1".into(), "OK".into())]);
         expected.set(Side::Client, vec![("1.1.1".into(), "NON-STRICT".into())]);
         let text = expected.render();
+        // Sides in the order of Side::ALL, whatever order they were set in;
+        // a side without results (server-wss) is left out.
         assert_eq!(
             text,
             "{\n  \"server\": {\n    \"1.1.1\": \"OK\",\n    \"7.1.6\": \"INFORMATIONAL\"\n  },\n  \
-             \"client\": {\n    \"1.1.1\": \"NON-STRICT\"\n  }\n}\n"
+             \"client\": {\n    \"1.1.1\": \"NON-STRICT\"\n  },\n  \
+             \"client-wss\": {\n    \"2.1\": \"OK\"\n  }\n}\n"
         );
         let dir = std::env::temp_dir().join(format!("xtask-expected-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -869,6 +1068,18 @@ mod tests {
         assert_eq!(loaded.render(), text);
         assert!(Expected::load(&dir.join("missing.json")).unwrap().is_none());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn sides_by_name() {
+        for side in Side::ALL {
+            assert_eq!(Side::from_name(side.name()), Some(side));
+        }
+        assert_eq!(Side::from_name("wss"), None);
+        let servers: Vec<_> = Side::ALL.into_iter().filter(|s| s.is_server()).collect();
+        assert_eq!(servers, [Side::Server, Side::ServerWss]);
+        let tls: Vec<_> = Side::ALL.into_iter().filter(|s| s.is_tls()).collect();
+        assert_eq!(tls, [Side::ServerWss, Side::ClientWss]);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod autobahn;
 mod json;
 mod proc;
+mod tools;
 mod venv;
 
 use std::path::{Path, PathBuf};
@@ -21,17 +22,23 @@ usage: cargo xtask <command>
 commands:
   test                  run every check, in order, stopping at the first failure:
                         fmt, clippy, cargo test, doc, release examples, Python venv,
-                        Autobahn server side, Autobahn client side, interop (pytest)
-  autobahn [server|client] [--update [--no-run | --runs N]] [-p N]
-                        run the Autobahn suite (both sides by default) with kosoku and
-                        compare with tests/autobahn/expected-results.json;
-                        --update rewrites that file from the results instead,
+                        TLS tools (openssl, stunnel4: installed with apt-get when missing),
+                        Autobahn server side, client side, both again over wss://
+                        (through stunnel), interop (pytest: Python websockets and ssl,
+                        openssl s_client / s_server)
+  autobahn [SIDE...] [--update [--no-run | --runs N]] [-p N]
+                        run the Autobahn suite with kosoku and compare with
+                        tests/autobahn/expected-results.json; SIDE is server, client,
+                        server-wss, client-wss, ws (the first two), wss (the last two)
+                        or all (the default);
+                        --update rewrites those sides in that file from the results instead,
                         --no-run takes the latest reports in target/autobahn/ as they are,
                         --runs N runs each side N times and records each case's worst
                         verdict (a few cases are timing-dependent: --runs 3 is advised),
                         -p N runs N server-side cases in parallel (default 1)
   interop [PYTEST_ARGS...]
-                        run the Python websockets interop tests (tests/interop)
+                        run the interop tests (tests/interop) with Python websockets
+                        and ssl, and the openssl command (installed when missing)
   venv                  create or refresh target/venv only
 
 environment:
@@ -85,6 +92,10 @@ fn run_cargo(args: &[&str]) -> Result<(), String> {
 
 fn build_examples() -> Result<(), String> {
     run_cargo(&["build", "--release", "--examples"])
+}
+
+fn tls_tools() -> Result<(), String> {
+    tools::ensure(&[&tools::OPENSSL, &tools::STUNNEL]).map(|_| ())
 }
 
 fn run_interop(paths: &Paths, venv: &venv::Venv, extra: &[String]) -> Result<(), String> {
@@ -183,6 +194,10 @@ fn test(paths: &Paths) -> Result<(), String> {
             }),
         ),
         (
+            "TLS tools (openssl, stunnel4: apt-get install when missing)".into(),
+            Box::new(tls_tools),
+        ),
+        (
             "Autobahn, server side (kosoku fuzzingclient -> autobahn_server)".into(),
             Box::new(|| run_autobahn_side(paths, need_venv()?, Side::Server, &opts)),
         ),
@@ -191,7 +206,19 @@ fn test(paths: &Paths) -> Result<(), String> {
             Box::new(|| run_autobahn_side(paths, need_venv()?, Side::Client, &opts)),
         ),
         (
-            "interop with Python websockets (pytest tests/interop)".into(),
+            "Autobahn over wss, server side \
+             (kosoku fuzzingclient -> stunnel -> autobahn_server --tls)"
+                .into(),
+            Box::new(|| run_autobahn_side(paths, need_venv()?, Side::ServerWss, &opts)),
+        ),
+        (
+            "Autobahn over wss, client side \
+             (autobahn_client wss:// -> stunnel -> kosoku fuzzingserver)"
+                .into(),
+            Box::new(|| run_autobahn_side(paths, need_venv()?, Side::ClientWss, &opts)),
+        ),
+        (
+            "interop with Python websockets, ssl and openssl (pytest tests/interop)".into(),
             Box::new(|| run_interop(paths, need_venv()?, &[])),
         ),
     ];
@@ -223,9 +250,10 @@ fn autobahn_command(paths: &Paths, args: &[String]) -> Result<(), String> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "server" => sides.push(Side::Server),
-            "client" => sides.push(Side::Client),
-            "all" => sides.extend(Side::BOTH),
+            "ws" => sides.extend([Side::Server, Side::Client]),
+            "wss" => sides.extend([Side::ServerWss, Side::ClientWss]),
+            "all" => sides.extend(Side::ALL),
+            name if Side::from_name(name).is_some() => sides.extend(Side::from_name(name)),
             "--update" => update = true,
             "--no-run" => no_run = true,
             "--runs" => {
@@ -248,7 +276,7 @@ fn autobahn_command(paths: &Paths, args: &[String]) -> Result<(), String> {
         }
     }
     if sides.is_empty() {
-        sides.extend(Side::BOTH);
+        sides.extend(Side::ALL);
     }
     let mut seen = Vec::new();
     sides.retain(|s| {
@@ -316,7 +344,8 @@ fn main() -> ExitCode {
         "test" if rest.is_empty() => test(&paths),
         "autobahn" => autobahn_command(&paths, rest),
         "interop" => build_examples()
-            .and_then(|()| venv::ensure(&paths))
+            .and_then(|()| tools::ensure(&[&tools::OPENSSL]))
+            .and_then(|_| venv::ensure(&paths))
             .and_then(|venv| run_interop(&paths, &venv, rest)),
         "venv" if rest.is_empty() => venv::ensure(&paths).map(|_| ()),
         "help" | "-h" | "--help" => {
