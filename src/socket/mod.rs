@@ -804,7 +804,7 @@ impl Shared {
     /// After reading or writing: move on in the draining phase and keep the
     /// timer in line.
     fn after_io(self: &Rc<Self>) {
-        let finished = {
+        {
             let mut st = self.st.borrow_mut();
             let st = &mut *st;
             if st.phase == Phase::Open && st.session.as_ref().is_some_and(|s| s.is_finished()) {
@@ -830,9 +830,7 @@ impl Shared {
                     }
                 }
             }
-            false
-        };
-        let _ = finished;
+        }
         self.emit_alerts();
         self.reschedule();
     }
@@ -930,7 +928,7 @@ impl Shared {
                             st.error = SocketError::SocketTimeout;
                             st.error_string = st.close_reason.clone();
                         }
-                        let emits = self.begin_closing(true);
+                        let emits = self.begin_closing();
                         let mut all = vec![Emit::Error(SocketError::SocketTimeout)];
                         all.extend(emits);
                         self.emit_all(all);
@@ -960,7 +958,7 @@ impl Shared {
                             st.error_string = st.close_reason.clone();
                         }
                         let mut all = vec![Emit::Error(SocketError::SocketTimeout)];
-                        all.extend(self.begin_closing(false));
+                        all.extend(self.begin_closing());
                         self.emit_all(all);
                         self.flush_now();
                     }
@@ -1400,7 +1398,7 @@ impl Shared {
                         st.close_reason = reason;
                     }
                     drop(st);
-                    self.begin_closing(false)
+                    self.begin_closing()
                 };
                 self.emit_all(emits);
                 keep_going = false;
@@ -1414,7 +1412,7 @@ impl Shared {
                     st.error_string = e.reason.to_string();
                 }
                 let mut emits = vec![Emit::Error(SocketError::Protocol)];
-                emits.extend(self.begin_closing(false));
+                emits.extend(self.begin_closing());
                 self.emit_all(emits);
                 keep_going = false;
             }
@@ -1436,8 +1434,8 @@ impl Shared {
         keep_going || self.st.borrow().phase == Phase::Open
     }
 
-    /// Enters Closing (once): about_to_close (unless `quiet_about`), stateChanged(Closing).
-    fn begin_closing(self: &Rc<Self>, _local: bool) -> Vec<Emit> {
+    /// Enters Closing: about_to_close (once per connection), then stateChanged(Closing).
+    fn begin_closing(self: &Rc<Self>) -> Vec<Emit> {
         let mut st = self.st.borrow_mut();
         let mut emits = Vec::new();
         if !st.about_to_close_sent {
@@ -1482,7 +1480,7 @@ impl Shared {
                 };
                 match result {
                     Ok(()) => {
-                        let emits = self.begin_closing(true);
+                        let emits = self.begin_closing();
                         self.reschedule();
                         self.schedule_flush();
                         self.emit_all(emits);
@@ -1508,9 +1506,9 @@ impl Shared {
         }
     }
 
-    /// Drops the connection at once. `error` is emitted first (handshake
-    /// failures) or, with `error_after`, after `disconnected` (Qt's order for a
-    /// failed connect).
+    /// Drops the connection at once. With `handshake_failure`, `error` is
+    /// emitted first (Qt's order for a failed handshake); otherwise after
+    /// `disconnected` (Qt's order for a failed connect).
     pub(crate) fn abort_with(
         self: &Rc<Self>,
         error: Option<(SocketError, String)>,
