@@ -154,3 +154,25 @@ fn a_server_serves_a_listener_made_elsewhere() {
         "over there"
     );
 }
+
+#[test]
+fn pause_accepting_holds_new_clients_until_resume() {
+    let reactor = FakeReactor::new();
+    let (server, addr) = fake_server(&reactor);
+    server.pause_accepting();
+    let client = reactor.connect(addr).unwrap();
+    client.write(REQUEST.as_bytes());
+    reactor.run_until_idle();
+    assert!(
+        client.read_handshake_response().is_none(),
+        "not accepted while paused"
+    );
+    assert!(!server.has_pending_connections());
+    server.resume_accepting();
+    reactor.run_until_idle();
+    assert_eq!(
+        client.read_handshake_response().map(|r| r.status),
+        Some(101)
+    );
+    assert!(server.has_pending_connections());
+}
