@@ -239,50 +239,17 @@ impl Default for Options {
     }
 }
 
-/// The `SslErrorKind` names `--ignore-ssl-errors` accepts.
-const SSL_ERROR_KINDS: [(&str, SslErrorKind); 15] = [
-    (
-        "UnableToGetIssuerCertificate",
-        SslErrorKind::UnableToGetIssuerCertificate,
-    ),
-    (
-        "CertificateSignatureFailed",
-        SslErrorKind::CertificateSignatureFailed,
-    ),
-    (
-        "CertificateNotYetValid",
-        SslErrorKind::CertificateNotYetValid,
-    ),
-    ("CertificateExpired", SslErrorKind::CertificateExpired),
-    ("SelfSignedCertificate", SslErrorKind::SelfSignedCertificate),
-    (
-        "SelfSignedCertificateInChain",
-        SslErrorKind::SelfSignedCertificateInChain,
-    ),
-    (
-        "UnableToGetLocalIssuerCertificate",
-        SslErrorKind::UnableToGetLocalIssuerCertificate,
-    ),
-    ("CertificateRevoked", SslErrorKind::CertificateRevoked),
-    ("InvalidCaCertificate", SslErrorKind::InvalidCaCertificate),
-    ("PathLengthExceeded", SslErrorKind::PathLengthExceeded),
-    ("InvalidPurpose", SslErrorKind::InvalidPurpose),
-    ("CertificateUntrusted", SslErrorKind::CertificateUntrusted),
-    ("NoPeerCertificate", SslErrorKind::NoPeerCertificate),
-    ("HostNameMismatch", SslErrorKind::HostNameMismatch),
-    ("UnspecifiedError", SslErrorKind::UnspecifiedError),
-];
-
 fn parse_ignore(list: &str) -> Result<Ignore, String> {
     if list == "all" {
         return Ok(Ignore::All);
     }
     let mut kinds = Vec::new();
     for name in list.split(',').map(str::trim) {
-        match SSL_ERROR_KINDS.iter().find(|(n, _)| *n == name) {
-            Some((_, kind)) => kinds.push(*kind),
+        match SslErrorKind::from_name(name) {
+            Some(kind) => kinds.push(kind),
             None => {
-                let known: Vec<&str> = SSL_ERROR_KINDS.iter().map(|(n, _)| *n).collect();
+                let known: Vec<String> =
+                    SslErrorKind::ALL.iter().map(|k| format!("{k:?}")).collect();
                 return Err(format!(
                     "--ignore-ssl-errors: unknown error kind {name:?}; use 'all' or some of: {}",
                     known.join(", ")

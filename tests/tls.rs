@@ -25,25 +25,6 @@ use std::time::{Duration, Instant};
 /// The longest any single wait may last.
 const LIMIT: Duration = Duration::from_secs(5);
 
-/// Every kind of `SslErrorKind` known to these tests.
-const ALL_KINDS: [SslErrorKind; 15] = [
-    SslErrorKind::UnableToGetIssuerCertificate,
-    SslErrorKind::CertificateSignatureFailed,
-    SslErrorKind::CertificateNotYetValid,
-    SslErrorKind::CertificateExpired,
-    SslErrorKind::SelfSignedCertificate,
-    SslErrorKind::SelfSignedCertificateInChain,
-    SslErrorKind::UnableToGetLocalIssuerCertificate,
-    SslErrorKind::CertificateRevoked,
-    SslErrorKind::InvalidCaCertificate,
-    SslErrorKind::PathLengthExceeded,
-    SslErrorKind::InvalidPurpose,
-    SslErrorKind::CertificateUntrusted,
-    SslErrorKind::NoPeerCertificate,
-    SslErrorKind::HostNameMismatch,
-    SslErrorKind::UnspecifiedError,
-];
-
 // ----- running the loop ------------------------------------------------------
 
 /// Runs `ev` until `done()` holds or `limit` passed; true if `done()` held.
@@ -500,7 +481,7 @@ fn check_case(case: Case) {
     upgrades += 1;
 
     // Every other kind ignored: refused.
-    let others: Vec<SslErrorKind> = ALL_KINDS
+    let others: Vec<SslErrorKind> = SslErrorKind::ALL
         .into_iter()
         .filter(|k| !case.kinds.contains(k))
         .collect();

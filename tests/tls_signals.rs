@@ -4,7 +4,7 @@ mod common;
 
 use common::certs::{self, Ca};
 use qwebsocket::event_loop::EventLoop;
-use qwebsocket::ssl::{AlertLevel, SslConfiguration};
+use qwebsocket::ssl::SslConfiguration;
 use qwebsocket::{CloseCode, SocketError, SslMode, WebSocket, WebSocketServer};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -121,7 +121,6 @@ fn a_server_refusing_our_protocol_version_is_reported_with_its_alert() {
         "{log:?}"
     );
     assert_eq!(ws.error(), SocketError::SslHandshakeFailed);
-    let _ = AlertLevel::Fatal;
 }
 
 #[test]

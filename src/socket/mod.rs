@@ -300,7 +300,6 @@ impl Shared {
         let emits = {
             let mut st = self.st.borrow_mut();
             Self::reset_connection(&mut st);
-            st.generation += 1;
             st.role = Role::Client;
             st.url = Some(url);
             st.request = Some(request);
@@ -1638,24 +1637,18 @@ impl Shared {
             }
             let frame_size = st.outgoing_frame_size;
             let queued = st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued());
-            if let Some(limit) = st.send_queue_limit {
-                if queued >= limit {
+            match st.send_queue_limit {
+                Some(limit) if queued >= limit => {
                     st.error = SocketError::Temporary;
                     st.error_string = format!(
                         "Send refused: {queued} bytes wait to be written (limit {limit}); send again after bytes_written."
                     );
                     Err(())
-                } else {
-                    Ok(st
-                        .session
-                        .as_mut()
-                        .is_some_and(|s| s.send_message(kind, payload, frame_size).is_ok()))
                 }
-            } else {
-                Ok(st
+                _ => Ok(st
                     .session
                     .as_mut()
-                    .is_some_and(|s| s.send_message(kind, payload, frame_size).is_ok()))
+                    .is_some_and(|s| s.send_message(kind, payload, frame_size).is_ok())),
             }
         };
         let ok = match ok {
