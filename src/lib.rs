@@ -68,6 +68,7 @@
 pub mod error;
 pub mod event_loop;
 pub mod protocol;
+pub mod proxy;
 mod request;
 mod server;
 pub mod signal;

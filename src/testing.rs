@@ -968,6 +968,15 @@ impl SignalLog {
         ws.binary_frame_received()
             .connect(move |_, b, last| l.push(format!("binary_frame:{}:{last}", hex(b))));
         let l = log.clone();
+        ws.proxy_authentication_required()
+            .connect(move |_, proxy, auth| {
+                l.push(format!(
+                    "proxy_authentication_required:{}:{}",
+                    proxy.address_text(),
+                    auth.realm()
+                ))
+            });
+        let l = log.clone();
         ws.pong().connect(move |_, elapsed, payload| {
             l.push(format!(
                 "pong:{}ms:{}",

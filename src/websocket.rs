@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::rc::{Rc, Weak};
 use std::sync::{Arc, Mutex};
 
+use crate::proxy::Proxy;
 use crate::request::{HandshakeOptions, Request, Version};
 use crate::ssl::{SslAlert, SslConfiguration, SslError};
 use std::time::Duration;
@@ -430,7 +431,15 @@ impl WebSocket {
         };
         match request {
             Ok(req) => {
-                self.shared.st.borrow_mut().auth_tried = false;
+                {
+                    let mut st = self.shared.st.borrow_mut();
+                    st.auth_tried = false;
+                    st.proxy_auth_tried = false;
+                    st.via = self
+                        .shared
+                        .event_loop()
+                        .and_then(|ev| ev.effective_proxy(&st.proxy, &url));
+                }
                 self.shared.start_client(url, req, tls);
                 Ok(())
             }
@@ -626,6 +635,114 @@ impl WebSocket {
     /// ```
     pub fn handshake_timeout(&self) -> Option<Duration> {
         self.shared.st.borrow().handshake_timeout
+    }
+
+    // ----- proxy -------------------------------------------------------------
+
+    /// Sets the proxy for the next [`open`](WebSocket::open) (Qt's
+    /// `setProxy`). The default, [`Proxy::default()`], is
+    /// [`ProxyType::DefaultProxy`](crate::proxy::ProxyType::DefaultProxy): the
+    /// loop's application proxy, or none. See [`crate::proxy`] for what is
+    /// supported and how each failure is reported.
+    ///
+    /// ```
+    /// use qwebsocket::proxy::Proxy;
+    /// use qwebsocket::testing::FakeReactor;
+    /// use qwebsocket::WebSocket;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_proxy(Proxy::socks5("127.0.0.1", 1080));
+    /// ws.open("ws://chat.example/").unwrap(); // the proxy resolves chat.example
+    /// reactor.run_until_idle();
+    /// let proxy = reactor.next_connection().unwrap();
+    /// assert_eq!(proxy.addr().port(), 1080);
+    /// proxy.accept();
+    /// reactor.run_until_idle();
+    /// assert_eq!(proxy.take_bytes(), [5, 2, 0, 2]); // SOCKS5: no auth or user/password
+    /// ```
+    pub fn set_proxy(&self, proxy: Proxy) {
+        self.shared.st.borrow_mut().proxy = proxy;
+    }
+
+    /// The proxy setting.
+    ///
+    /// ```
+    /// use qwebsocket::proxy::ProxyType;
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// assert_eq!(ws.proxy().kind(), ProxyType::DefaultProxy);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn proxy(&self) -> Proxy {
+        self.shared.st.borrow().proxy.clone()
+    }
+
+    /// Sets how long a proxy may take, from `open` until the tunnel to the
+    /// server is open (looking up and connecting to the proxy included);
+    /// after that the socket fails with
+    /// [`SocketError::ProxyConnectionTimeout`]. `None` sets no limit of its
+    /// own (the [handshake timeout](WebSocket::set_handshake_timeout) still
+    /// applies). Default: 30 s.
+    ///
+    /// ```
+    /// use qwebsocket::proxy::Proxy;
+    /// use qwebsocket::testing::FakeReactor;
+    /// use qwebsocket::{SocketError, WebSocket};
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_proxy(Proxy::http("127.0.0.1", 3128));
+    /// ws.set_proxy_timeout(Some(Duration::from_secs(2)));
+    /// ws.open("ws://127.0.0.1:9000/").unwrap();
+    /// reactor.run_until_idle();
+    /// let proxy = reactor.next_connection().unwrap();
+    /// proxy.accept(); // ... and never answers
+    /// reactor.advance(Duration::from_secs(2));
+    /// assert_eq!(ws.error(), SocketError::ProxyConnectionTimeout);
+    /// ```
+    pub fn set_proxy_timeout(&self, timeout: Option<Duration>) {
+        self.shared.st.borrow_mut().proxy_timeout = timeout;
+    }
+
+    /// The proxy timeout (see [`WebSocket::set_proxy_timeout`]).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// assert_eq!(WebSocket::new(&ev).proxy_timeout(), Some(Duration::from_secs(30)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn proxy_timeout(&self) -> Option<Duration> {
+        self.shared.st.borrow().proxy_timeout
+    }
+
+    /// Emitted when the proxy asks for credentials that the proxy setting
+    /// does not have, or refuses those it has (HTTP `407`; SOCKS5 method
+    /// 0x02, or a refused username/password): fill in the authenticator in
+    /// the slot and the socket tries once more, on a new connection, with
+    /// them (Qt's `proxyAuthenticationRequired`). It is emitted at most once
+    /// per `open`; without credentials from the slot the socket fails with
+    /// [`SocketError::ProxyAuthenticationRequired`]. The realm is the HTTP
+    /// challenge's (empty for SOCKS5). The proxy passed is the one in use,
+    /// with the user it tried.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, WebSocket};
+    /// let ev = EventLoop::new()?;
+    /// let ws = WebSocket::new(&ev);
+    /// ws.proxy_authentication_required().connect(|_ws, proxy, auth| {
+    ///     eprintln!("{}:{} wants credentials for {:?}", proxy.host_name(), proxy.port(), auth.realm());
+    ///     auth.set_user("ann");
+    ///     auth.set_password("secret");
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn proxy_authentication_required(
+        &self,
+    ) -> &Signal<dyn Fn(&WebSocket, &Proxy, &crate::Authenticator)> {
+        &self.shared.sig.proxy_authentication_required
     }
 
     // ----- TLS ---------------------------------------------------------------

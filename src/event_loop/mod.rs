@@ -73,6 +73,8 @@ pub(crate) struct LoopInner {
     next_lookup: Cell<u64>,
     live: RefCell<HashMap<u64, Rc<dyn Any>>>,
     next_live: Cell<u64>,
+    application_proxy: RefCell<crate::proxy::Proxy>,
+    system_proxy: Cell<bool>,
     pub(crate) fake: Option<Rc<FakeNet>>,
 }
 
@@ -226,6 +228,8 @@ impl EventLoop {
                 next_lookup: Cell::new(0),
                 live: RefCell::new(HashMap::new()),
                 next_live: Cell::new(0),
+                application_proxy: RefCell::new(crate::proxy::Proxy::default()),
+                system_proxy: Cell::new(false),
                 fake,
             }),
         }
@@ -596,6 +600,85 @@ impl EventLoop {
     /// ```
     pub fn live_connections(&self) -> usize {
         self.inner.live.borrow().len()
+    }
+
+    /// Sets the proxy that sockets with [`ProxyType::DefaultProxy`] use (Qt's
+    /// `QNetworkProxy::setApplicationProxy`, but per loop: no global state).
+    /// `DefaultProxy` here means "no application proxy": the environment's
+    /// if [`set_use_system_proxy_configuration`](EventLoop::set_use_system_proxy_configuration)
+    /// is on, else none.
+    ///
+    /// [`ProxyType::DefaultProxy`]: crate::proxy::ProxyType::DefaultProxy
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// use qwebsocket::proxy::Proxy;
+    /// let ev = EventLoop::new()?;
+    /// ev.set_application_proxy(Proxy::socks5("127.0.0.1", 1080));
+    /// assert_eq!(ev.application_proxy().port(), 1080);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_application_proxy(&self, proxy: crate::proxy::Proxy) {
+        *self.inner.application_proxy.borrow_mut() = proxy;
+    }
+
+    /// The application proxy (a `DefaultProxy` when none was set).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// use qwebsocket::proxy::ProxyType;
+    /// let ev = EventLoop::new()?;
+    /// assert_eq!(ev.application_proxy().kind(), ProxyType::DefaultProxy);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn application_proxy(&self) -> crate::proxy::Proxy {
+        self.inner.application_proxy.borrow().clone()
+    }
+
+    /// Opts in to the environment's proxy settings (`https_proxy`,
+    /// `http_proxy`, `all_proxy`, `no_proxy`; see
+    /// [`Proxy::system_proxy_for`](crate::proxy::Proxy::system_proxy_for)) for
+    /// sockets that use the default proxy and when no application proxy is set
+    /// (Qt's `QNetworkProxyFactory::setUseSystemConfiguration`). Off by default.
+    /// The variables are read at each `open`.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// assert!(!ev.uses_system_proxy_configuration());
+    /// ev.set_use_system_proxy_configuration(true);
+    /// assert!(ev.uses_system_proxy_configuration());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_use_system_proxy_configuration(&self, enabled: bool) {
+        self.inner.system_proxy.set(enabled);
+    }
+
+    /// Whether the environment's proxy settings are used (see
+    /// [`set_use_system_proxy_configuration`](EventLoop::set_use_system_proxy_configuration)).
+    pub fn uses_system_proxy_configuration(&self) -> bool {
+        self.inner.system_proxy.get()
+    }
+
+    /// The proxy a socket set to `proxy` uses for `url`: `None` to connect
+    /// directly.
+    pub(crate) fn effective_proxy(
+        &self,
+        proxy: &crate::proxy::Proxy,
+        url: &url::Url,
+    ) -> Option<crate::proxy::Proxy> {
+        use crate::proxy::{Proxy, ProxyType};
+        let mut chosen = proxy.clone();
+        if chosen.kind() == ProxyType::DefaultProxy {
+            chosen = self.application_proxy();
+        }
+        if chosen.kind() == ProxyType::DefaultProxy && self.uses_system_proxy_configuration() {
+            chosen = Proxy::system_proxy_for(url);
+        }
+        match chosen.kind() {
+            ProxyType::HttpProxy | ProxyType::Socks5Proxy => Some(chosen),
+            _ => None,
+        }
     }
 
     /// Number of registered I/O sources (listeners and connections).

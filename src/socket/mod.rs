@@ -42,12 +42,16 @@ const READ_BUDGET: usize = 1 << 20;
 const READ_CHUNK: usize = 16 * 1024;
 /// An empty read buffer larger than this is released (idle connections stay small).
 const KEEP_BUFFER: usize = 16 * 1024;
+/// How long a proxy may take, from the start of `open` to an open tunnel.
+pub(crate) const DEFAULT_PROXY_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     Idle,
     Resolving,
     Connecting,
+    /// Client: connected to a proxy, opening the tunnel to the server.
+    ProxyTunnel,
     /// Client: the TLS handshake runs.
     TlsHandshake,
     /// Client: TLS errors were found and not ignored, in pause mode: waiting
@@ -125,6 +129,18 @@ pub(crate) struct Inner {
     /// Sends are refused while this many bytes wait to be written.
     pub(crate) send_queue_limit: Option<usize>,
     pub(crate) mask_generator: Option<Rc<RefCell<Box<dyn crate::websocket::MaskGenerator>>>>,
+    /// The proxy setting (`set_proxy`).
+    pub(crate) proxy: crate::proxy::Proxy,
+    /// How long the proxy may take to open the tunnel (`set_proxy_timeout`).
+    pub(crate) proxy_timeout: Option<Duration>,
+    /// The proxy this `open` goes through (credentials included), if any.
+    pub(crate) via: Option<crate::proxy::Proxy>,
+    /// The tunnel being opened through `via`.
+    tunnel: Option<crate::proxy::tunnel::Tunnel>,
+    /// When the tunnel must be open.
+    proxy_deadline: Option<Instant>,
+    /// The proxy asked for credentials once already during this `open`.
+    pub(crate) proxy_auth_tried: bool,
 }
 
 /// The state behind a [`WebSocket`] handle.
@@ -205,6 +221,12 @@ impl Shared {
                 read_buffer_size: 0,
                 send_queue_limit: Some(crate::websocket::DEFAULT_SEND_QUEUE_LIMIT),
                 mask_generator: None,
+                proxy: crate::proxy::Proxy::default(),
+                proxy_timeout: Some(DEFAULT_PROXY_TIMEOUT),
+                via: None,
+                tunnel: None,
+                proxy_deadline: None,
+                proxy_auth_tried: false,
             }),
             sig: Signals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -296,7 +318,12 @@ impl Shared {
     ) {
         let Some(ev) = self.event_loop() else { return };
         let host = url.host_str().unwrap_or_default().to_owned();
-        let port = url.port_or_known_default().unwrap_or(80);
+        let via = self.st.borrow().via.clone();
+        // Through a proxy, the name looked up is the proxy's.
+        let (lookup_host, lookup_port) = match &via {
+            Some(p) => (p.host_name().to_owned(), p.port()),
+            None => (host.clone(), url.port_or_known_default().unwrap_or(80)),
+        };
         let emits = {
             let mut st = self.st.borrow_mut();
             Self::reset_connection(&mut st);
@@ -314,6 +341,9 @@ impl Shared {
             st.ssl_reported.clear();
             st.phase = Phase::Resolving;
             st.deadline = st.handshake_timeout.map(|t| ev.now() + t);
+            if via.is_some() {
+                st.proxy_deadline = st.proxy_timeout.map(|t| ev.now() + t);
+            }
             self.keep_alive(&mut st);
             let mut emits = Vec::new();
             if st.state != SocketState::Connecting {
@@ -327,8 +357,8 @@ impl Shared {
         let weak = self.weak();
         event_loop::lookup(
             &ev,
-            &host,
-            port,
+            &lookup_host,
+            lookup_port,
             Box::new(move |ev, result| {
                 if let Some(s) = weak.upgrade() {
                     s.on_resolved(ev, generation, result);
@@ -355,6 +385,19 @@ impl Shared {
         st.next_addr = 0;
         st.peer = None;
         st.local = None;
+        st.tunnel = None;
+        st.proxy_deadline = None;
+    }
+
+    /// `HTTP proxy host:port` while a proxy is in use, for messages.
+    fn proxy_label(st: &Inner) -> Option<String> {
+        st.via.as_ref().map(|p| {
+            let kind = match p.kind() {
+                crate::proxy::ProxyType::Socks5Proxy => "SOCKS5",
+                _ => "HTTP",
+            };
+            format!("{kind} proxy {}", p.address_text())
+        })
     }
 
     fn on_resolved(
@@ -374,8 +417,12 @@ impl Shared {
                     st.next_addr = 0;
                 }
                 _ => {
+                    let (kind, text) = match Self::proxy_label(&st) {
+                        Some(who) => (SocketError::ProxyNotFound, format!("{who}: host not found")),
+                        None => (SocketError::HostNotFound, "Host not found".into()),
+                    };
                     drop(st);
-                    self.fail_connect(SocketError::HostNotFound, "Host not found".into());
+                    self.fail_connect(kind, text);
                     return;
                 }
             }
@@ -406,7 +453,19 @@ impl Shared {
                 Err(e) => log::debug!("connect to {addr} failed at once: {e}"),
             }
         }
-        self.fail_connect(SocketError::ConnectionRefused, "Connection refused".into());
+        let (kind, text) = self.refused();
+        self.fail_connect(kind, text);
+    }
+
+    /// The error for a refused TCP connection: the server's or the proxy's.
+    fn refused(&self) -> (SocketError, String) {
+        match Self::proxy_label(&self.st.borrow()) {
+            Some(who) => (
+                SocketError::ProxyConnectionRefused,
+                format!("{who}: connection refused"),
+            ),
+            None => (SocketError::ConnectionRefused, "Connection refused".into()),
+        }
     }
 
     /// A connect or lookup failed before the WebSocket was open: Qt's order is
@@ -442,6 +501,22 @@ impl Shared {
         transport::set_nodelay(t.stream_ref());
         st.peer = t.stream_ref().peer_addr().ok();
         st.local = t.stream_ref().local_addr().ok();
+        if let (Some(proxy), Some(url)) = (&st.via, &st.url) {
+            let host = url.host_str().unwrap_or_default();
+            let port = url.port_or_known_default().unwrap_or(80);
+            let tunnel = crate::proxy::tunnel::Tunnel::new(proxy, host, port, &mut st.pre)?;
+            st.tunnel = Some(tunnel);
+            st.phase = Phase::ProxyTunnel;
+            return Ok(());
+        }
+        Self::begin_upgrade(st)
+    }
+
+    /// TCP (or the proxy tunnel) is up: start TLS or queue the upgrade request.
+    fn begin_upgrade(st: &mut Inner) -> Result<(), (SocketError, String)> {
+        let Some(t) = st.transport.as_mut() else {
+            return Ok(());
+        };
         let mut bytes = Vec::new();
         if let Some(req) = &st.request {
             req.encode(&mut bytes)
@@ -864,10 +939,10 @@ impl Shared {
             Phase::Open | Phase::Pending => st.session.as_ref().and_then(|s| s.next_deadline()),
             _ => None,
         };
-        let want = match (st.deadline, session_deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let want = [st.deadline, session_deadline, st.proxy_deadline]
+            .into_iter()
+            .flatten()
+            .min();
         if st.timer.map(|(_, at)| at) == want {
             return;
         }
@@ -888,13 +963,27 @@ impl Shared {
 
     fn on_timer(self: &Rc<Self>, ev: &EventLoop) {
         let now = ev.now();
-        let (phase, due) = {
+        let (phase, due, proxy_due) = {
             let st = self.st.borrow();
-            (st.phase, st.deadline.is_some_and(|d| d <= now))
+            (
+                st.phase,
+                st.deadline.is_some_and(|d| d <= now),
+                st.proxy_deadline.is_some_and(|d| d <= now),
+            )
         };
         match phase {
+            Phase::Resolving | Phase::Connecting | Phase::ProxyTunnel if proxy_due => {
+                let text = {
+                    let st = self.st.borrow();
+                    let who = Self::proxy_label(&st).unwrap_or_default();
+                    let limit = st.proxy_timeout.unwrap_or_default();
+                    format!("{who}: no tunnel to the server within {limit:?}")
+                };
+                self.abort_with(Some((SocketError::ProxyConnectionTimeout, text)), false);
+            }
             Phase::Resolving
             | Phase::Connecting
+            | Phase::ProxyTunnel
             | Phase::TlsHandshake
             | Phase::SslPaused
             | Phase::ClientHandshake
@@ -1065,6 +1154,7 @@ impl Shared {
         loop {
             let phase = self.st.borrow().phase;
             let progressed = match phase {
+                Phase::ProxyTunnel => self.read_proxy_reply(),
                 Phase::ClientHandshake => self.read_client_handshake(),
                 Phase::ServerHandshake => self.read_server_handshake(),
                 Phase::Open | Phase::Draining => self.read_one_event(),
@@ -1083,6 +1173,107 @@ impl Shared {
         }
         drop(st);
         self.flush_now();
+    }
+
+    /// Feeds the proxy's reply to the tunnel; once it is open, the upgrade
+    /// (or TLS) starts inside it.
+    fn read_proxy_reply(self: &Rc<Self>) -> bool {
+        use crate::proxy::tunnel::Progress;
+        let progress = {
+            let mut st = self.st.borrow_mut();
+            let st = &mut *st;
+            let Some(tunnel) = st.tunnel.as_mut() else {
+                return false;
+            };
+            let (used, progress) = tunnel.feed(&st.rbuf[st.rpos..st.rend], &mut st.pre);
+            st.rpos += used;
+            progress
+        };
+        match progress {
+            Progress::Pending => false,
+            Progress::Open => {
+                let started = {
+                    let mut st = self.st.borrow_mut();
+                    st.tunnel = None;
+                    st.proxy_deadline = None;
+                    if st.tls_client.is_some() && st.rpos != st.rend {
+                        let who = Self::proxy_label(&st).unwrap_or_default();
+                        Err((
+                            SocketError::ProxyProtocol,
+                            format!("{who}: sent data after its reply, before TLS started"),
+                        ))
+                    } else {
+                        Self::begin_upgrade(&mut st)
+                    }
+                };
+                self.reschedule();
+                if let Err((kind, text)) = started {
+                    self.abort_with(Some((kind, text)), true);
+                    return false;
+                }
+                if self.st.borrow().phase == Phase::TlsHandshake {
+                    // The ClientHello goes out on the next turn of the loop.
+                    let weak = self.weak();
+                    if let Some(ev) = self.event_loop() {
+                        ev.post(move |ev| {
+                            if let Some(s) = weak.upgrade() {
+                                s.ready(ev, true, true);
+                            }
+                        });
+                    }
+                    return false;
+                }
+                true
+            }
+            Progress::AuthRequired { realm, message } => {
+                self.retry_through_proxy(&realm, message);
+                false
+            }
+            Progress::Failed(kind, text) => {
+                self.fail_connect(kind, text);
+                false
+            }
+        }
+    }
+
+    /// The proxy wants credentials: ask `proxy_authentication_required` once
+    /// per `open`, and try again on a new connection with what the slot gave.
+    fn retry_through_proxy(self: &Rc<Self>, realm: &str, message: String) {
+        let (tried, proxy, url, request) = {
+            let st = self.st.borrow();
+            (
+                st.proxy_auth_tried,
+                st.via.clone(),
+                st.url.clone(),
+                st.request.clone(),
+            )
+        };
+        let (Some(mut proxy), Some(url), Some(request), false) = (proxy, url, request, tried)
+        else {
+            return self.fail_connect(SocketError::ProxyAuthenticationRequired, message);
+        };
+        self.st.borrow_mut().proxy_auth_tried = true;
+        let auth = crate::Authenticator::new(realm);
+        let generation = self.st.borrow().generation;
+        self.sig
+            .proxy_authentication_required
+            .emit(&self.handle(), &proxy, &auth);
+        if self.st.borrow().generation != generation {
+            return; // a slot aborted or reopened
+        }
+        if !auth.is_filled() {
+            return self.fail_connect(SocketError::ProxyAuthenticationRequired, message);
+        }
+        proxy.set_user(&auth.user());
+        proxy.set_password(&auth.password());
+        let tls = {
+            let mut st = self.st.borrow_mut();
+            st.via = Some(proxy);
+            st.tls_client
+                .clone()
+                .map(|(config, name)| (config, name, st.ssl_found.clone()))
+        };
+        self.start_client(url, request, tls);
     }
 
     fn read_client_handshake(self: &Rc<Self>) -> bool {
@@ -1556,6 +1747,12 @@ impl Shared {
             Phase::Idle => {}
             Phase::Draining => self.finish_disconnect(),
             Phase::ServerHandshake => self.drop_silently(),
+            Phase::ProxyTunnel => {
+                let who = Self::proxy_label(&self.st.borrow()).unwrap_or_default();
+                let text =
+                    format!("{who}: closed the connection before the tunnel was open ({message})");
+                self.fail_connect(SocketError::ProxyConnectionClosed, text);
+            }
             Phase::Resolving
             | Phase::Connecting
             | Phase::TlsHandshake
@@ -1718,10 +1915,9 @@ impl IoHandler for Shared {
                         if more {
                             self.connect_next(&ev);
                         } else {
-                            let kind = SocketError::from_io(&e);
-                            let msg = match kind {
-                                SocketError::ConnectionRefused => "Connection refused".to_owned(),
-                                _ => e.to_string(),
+                            let (kind, msg) = match SocketError::from_io(&e) {
+                                SocketError::ConnectionRefused => self.refused(),
+                                kind => (kind, e.to_string()),
                             };
                             self.fail_connect(kind, msg);
                         }

@@ -19,6 +19,7 @@ crate::signal_signature!(&WebSocket, &[SslError]);
 crate::signal_signature!(&WebSocket, &SslError);
 crate::signal_signature!(&WebSocket, &SslAlert);
 crate::signal_signature!(&WebSocket, &crate::Authenticator);
+crate::signal_signature!(&WebSocket, &crate::proxy::Proxy, &crate::Authenticator);
 
 /// Every signal of a socket, in one place.
 #[derive(Default)]
@@ -41,4 +42,6 @@ pub(crate) struct Signals {
     pub(crate) alert_sent: Signal<dyn Fn(&WebSocket, &SslAlert)>,
     pub(crate) alert_received: Signal<dyn Fn(&WebSocket, &SslAlert)>,
     pub(crate) authentication_required: Signal<dyn Fn(&WebSocket, &crate::Authenticator)>,
+    pub(crate) proxy_authentication_required:
+        Signal<dyn Fn(&WebSocket, &crate::proxy::Proxy, &crate::Authenticator)>,
 }
