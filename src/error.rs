@@ -126,9 +126,24 @@ impl SocketError {
     /// use std::io;
     /// let e = io::Error::from(io::ErrorKind::ConnectionRefused);
     /// assert_eq!(SocketError::from_io(&e), SocketError::ConnectionRefused);
+    /// // EMFILE: out of file descriptors.
+    /// let e = io::Error::from_raw_os_error(24);
+    /// assert_eq!(SocketError::from_io(&e), SocketError::SocketResource);
     /// ```
     pub fn from_io(e: &std::io::Error) -> SocketError {
         use std::io::ErrorKind as K;
+        // Out of descriptors or buffers (accept(2) and socket(2) report these):
+        // Qt's SocketResourceError. The numbers are the same on every Unix
+        // but ENOBUFS, which differs between Linux and the BSDs.
+        const EMFILE: i32 = 24;
+        const ENFILE: i32 = 23;
+        #[cfg(target_os = "linux")]
+        const ENOBUFS: i32 = 105;
+        #[cfg(not(target_os = "linux"))]
+        const ENOBUFS: i32 = 55;
+        if matches!(e.raw_os_error(), Some(EMFILE | ENFILE | ENOBUFS)) {
+            return SocketError::SocketResource;
+        }
         match e.kind() {
             K::ConnectionRefused => SocketError::ConnectionRefused,
             K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe | K::UnexpectedEof => {
