@@ -17,6 +17,10 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Duration;
 
+#[path = "shared/certs.rs"]
+mod certs;
+use certs::throwaway_certificates;
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tls = std::env::args().skip(1).any(|a| a == "--tls");
     let ev = EventLoop::new()?;
@@ -139,23 +143,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         Err("the demo did not complete".into())
     }
-}
-
-/// A certificate authority, and a certificate for `localhost` and 127.0.0.1
-/// signed by it, as PEM texts: (CA, server chain, server key).
-fn throwaway_certificates() -> Result<(String, String, String), rcgen::Error> {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose,
-    };
-    let mut ca = CertificateParams::new(Vec::<String>::new())?;
-    ca.distinguished_name
-        .push(DnType::CommonName, "qwebsocket echo demo CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
-    let ca = CertifiedIssuer::self_signed(ca, KeyPair::generate()?)?;
-    let key = KeyPair::generate()?;
-    let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-    let leaf = CertificateParams::new(names)?.signed_by(&key, &ca)?;
-    Ok((ca.pem(), leaf.pem(), key.serialize_pem()))
 }

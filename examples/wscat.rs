@@ -5,7 +5,7 @@
 //! wscat connect URL [--header K:V]... [--subprotocol P]... [--origin O]
 //!                   [--max-message-size N] [--outgoing-frame-size N] [--keepalive SECS]
 //!                   [--ca PEM]... [--ignore-ssl-errors all|KIND,...] [--cert PEM --key PEM]
-//!                   [--json] [--verbose]
+//!                   [--proxy URL | --no-proxy] [--json] [--verbose]
 //! wscat listen [--host H] --port P [--subprotocol P]... [--echo] [--cert PEM --key PEM]
 //!              [--max-message-size N] [--outgoing-frame-size N] [--keepalive SECS]
 //!              [--json] [--verbose]
@@ -90,6 +90,20 @@
 //! `--cert` and `--key` give the client certificate (connect) or the server's
 //! identity (listen, which then serves `wss://`).
 //!
+//! # Proxies
+//!
+//! `--proxy URL` connects through an HTTP proxy (`http://[user:password@]host:port`,
+//! with `CONNECT`) or a SOCKS5 proxy (`socks5://…` or `socks5h://…`; the proxy
+//! resolves the server's name either way). Without it, wscat uses the
+//! environment's proxy as curl does (`https_proxy` for `wss://`, `http_proxy`
+//! for `ws://`, `all_proxy`, and `no_proxy`); `--no-proxy` connects directly.
+//! When the proxy asks for credentials that the URL does not carry (or
+//! refuses them), wscat asks for a user name and password on the terminal
+//! (`/dev/tty`, the password without echo) and tries once more; with no
+//! terminal it fails with `ProxyAuthenticationRequired`. While connecting
+//! through a proxy, stdin is read only once connected when it is that same
+//! terminal, so that the prompt gets what is typed.
+//!
 //! # Exit status
 //!
 //! 0 when the connection ended with a closing handshake (either side closing,
@@ -112,13 +126,14 @@
 //! connections alive), so no reference cycle forms.
 
 use qwebsocket::event_loop::{EventLoop, Handle};
+use qwebsocket::proxy::{Proxy, ProxyType};
 use qwebsocket::ssl::{SslAlert, SslConfiguration, SslError, SslErrorKind};
 use qwebsocket::{
     CloseCode, HandshakeOptions, MAX_INCOMING_SIZE, MAX_OUTGOING_FRAME_SIZE, Request, SocketError,
     SocketState, SslMode, WeakWebSocket, WebSocket, WebSocketServer,
 };
 use std::cell::{Cell, RefCell};
-use std::io::{self, BufRead, Write};
+use std::io::{self, BufRead, IsTerminal, Write};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -135,6 +150,10 @@ connect options:
       --ca PEM                  trust only the CAs in this PEM file (repeatable)
       --ignore-ssl-errors LIST  'all', or SslErrorKind names separated by commas
       --cert PEM --key PEM      a client certificate and its key
+      --proxy URL               connect through http://[user:pass@]host:port (CONNECT)
+                                or socks5://... / socks5h://... (default: the
+                                environment's https_proxy, http_proxy, all_proxy)
+      --no-proxy                connect directly, whatever the environment says
 
 listen options:
       --host H                  the address to listen on (default 127.0.0.1)
@@ -209,6 +228,8 @@ struct Options {
     ignore: Option<Ignore>,
     cert: Option<PathBuf>,
     key: Option<PathBuf>,
+    /// `Some(proxy)` from `--proxy` or `--no-proxy`; `None`: the environment's.
+    proxy: Option<Proxy>,
     host: IpAddr,
     port: Option<u16>,
     echo: bool,
@@ -230,6 +251,7 @@ impl Default for Options {
             ignore: None,
             cert: None,
             key: None,
+            proxy: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port: None,
             echo: false,
@@ -367,6 +389,16 @@ fn parse_args(args: &[String]) -> Result<Mode, String> {
             "--ignore-ssl-errors" => {
                 only(false)?;
                 o.ignore = Some(parse_ignore(&value()?)?);
+            }
+            "--proxy" => {
+                only(false)?;
+                let proxy = value()?.parse().map_err(|e| format!("{name}: {e}"))?;
+                o.proxy = Some(proxy);
+            }
+            "--no-proxy" => {
+                only(false)?;
+                flag()?;
+                o.proxy = Some(Proxy::no_proxy());
             }
             "--host" => {
                 only(true)?;
@@ -933,6 +965,16 @@ fn client(o: Options) -> Result<(), String> {
             .map_err(|e| format!("--cert/--key: {e}"))?;
     }
     ws.set_ssl_configuration(tls);
+    match &o.proxy {
+        Some(proxy) => ws.set_proxy(proxy.clone()),
+        None => ev.set_use_system_proxy_configuration(true),
+    }
+    ws.proxy_authentication_required()
+        .connect(|_, proxy, auth| {
+            if let Err(e) = ask_proxy_credentials(proxy, auth) {
+                eprintln!("wscat: the proxy wants credentials and none could be asked for: {e}");
+            }
+        });
     let ignore_all = matches!(o.ignore, Some(Ignore::All));
     if let Some(Ignore::Kinds(kinds)) = &o.ignore {
         let list: Vec<SslError> = kinds.iter().map(|k| SslError::new(*k, None)).collect();
@@ -1000,6 +1042,26 @@ fn client(o: Options) -> Result<(), String> {
         return Err(format!("{kind:?}: {}", ws.error_string()));
     }
 
+    // A prompt for proxy credentials reads the terminal: when stdin is that
+    // terminal, read it only once connected (lines typed meanwhile wait in
+    // the terminal's buffer), so that the prompt gets what is typed.
+    let proxy = match &o.proxy {
+        Some(p) => p.clone(),
+        None => Proxy::system_proxy_for(request.url()),
+    };
+    let prompt_may_run = proxy.kind() != ProxyType::NoProxy;
+    if prompt_may_run && io::stdin().is_terminal() {
+        let handle = ev.handle();
+        let started = Cell::new(false);
+        ws.connected().connect(move |_| {
+            if !started.replace(true) {
+                spawn_stdin_reader(handle.clone());
+            }
+        });
+    } else {
+        spawn_stdin_reader(ev.handle());
+    }
+
     let (sock, s) = (ws.clone(), state.clone());
     set_sink(move |ev, command| {
         match (sock.state(), command) {
@@ -1011,7 +1073,6 @@ fn client(o: Options) -> Result<(), String> {
             ev.quit(); // an abort while connecting emits no disconnected
         }
     });
-    spawn_stdin_reader(ev.handle());
     ev.run();
 
     if let Some(failure) = state.failure.take() {
@@ -1021,6 +1082,84 @@ fn client(o: Options) -> Result<(), String> {
         return Err("the connection ended before it was established".into());
     }
     Ok(())
+}
+
+/// Asks for the proxy's user name and password on the terminal.
+fn ask_proxy_credentials(proxy: &Proxy, auth: &qwebsocket::Authenticator) -> io::Result<()> {
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let mut out = &tty;
+    let realm = match auth.realm() {
+        "" => String::new(),
+        r => format!(" (realm {})", quoted(r)),
+    };
+    let default_user = proxy.user();
+    write!(
+        out,
+        "proxy {}:{}{realm} user{}: ",
+        proxy.host_name(),
+        proxy.port(),
+        if default_user.is_empty() {
+            String::new()
+        } else {
+            format!(" [{default_user}]")
+        }
+    )?;
+    out.flush()?;
+    let mut reader = io::BufReader::new(&tty);
+    let mut user = String::new();
+    reader.read_line(&mut user)?;
+    let user = match user.trim_end_matches(['\r', '\n']) {
+        "" => default_user.to_owned(),
+        typed => typed.to_owned(),
+    };
+    write!(out, "password: ")?;
+    out.flush()?;
+    let echo = EchoOff::new(&tty);
+    let mut password = String::new();
+    reader.read_line(&mut password)?;
+    drop(echo);
+    writeln!(out)?;
+    auth.set_user(&user);
+    auth.set_password(password.trim_end_matches(['\r', '\n']));
+    Ok(())
+}
+
+/// Turns the terminal's echo off until dropped (for a password).
+struct EchoOff {
+    fd: i32,
+    saved: Option<libc::termios>,
+}
+
+impl EchoOff {
+    fn new(tty: &std::fs::File) -> EchoOff {
+        use std::os::fd::AsRawFd;
+        let fd = tty.as_raw_fd();
+        // SAFETY: tcgetattr fills a termios we own, from a descriptor we hold open.
+        let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
+            return EchoOff { fd, saved: None };
+        }
+        let mut quiet = saved;
+        quiet.c_lflag &= !libc::ECHO;
+        // SAFETY: sets the attributes of the same open descriptor.
+        unsafe { libc::tcsetattr(fd, libc::TCSANOW, &quiet) };
+        EchoOff {
+            fd,
+            saved: Some(saved),
+        }
+    }
+}
+
+impl Drop for EchoOff {
+    fn drop(&mut self) {
+        if let Some(saved) = &self.saved {
+            // SAFETY: restores what tcgetattr read; the descriptor is still open.
+            unsafe { libc::tcsetattr(self.fd, libc::TCSANOW, saved) };
+        }
+    }
 }
 
 // ----- listen ---------------------------------------------------------------------
