@@ -61,8 +61,8 @@
 //!
 //! # What is not here yet
 //!
-//! Proxies and permessage-deflate are not built yet; see the README's
-//! feature list. `wss://` is described in [`ssl`].
+//! permessage-deflate is not built yet; see the README's feature list.
+//! `wss://` is described in [`ssl`], proxies in [`proxy`].
 #![deny(missing_docs)]
 
 pub mod error;
