@@ -18,8 +18,10 @@
 //! ```
 
 mod dns;
+mod timer;
 mod timers;
 
+pub use timer::Timer;
 pub use timers::TimerId;
 
 pub(crate) use dns::{LookupResult, lookup};
@@ -370,6 +372,58 @@ impl EventLoop {
         self.inner.timers.borrow_mut().next_deadline()
     }
 
+    /// When the loop next has work that no file descriptor announces: now,
+    /// if closures were posted, else the earliest timer; `None` if neither.
+    /// With [`EventLoop::poll_fd`] this is all a foreign loop needs: wait
+    /// until the descriptor is readable or this deadline passes, then call
+    /// [`process_events(Some(Duration::ZERO))`](EventLoop::process_events).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// use std::time::Duration;
+    /// let ev = EventLoop::new()?;
+    /// assert_eq!(ev.next_deadline(), None);
+    /// ev.add_timer(Duration::from_secs(5), |_| {});
+    /// assert_eq!(ev.next_deadline(), ev.next_timer_deadline());
+    /// ev.post(|_| {});
+    /// assert!(ev.next_deadline().unwrap() <= ev.now());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let remote_waiting = self
+            .inner
+            .remote
+            .queue
+            .lock()
+            .map(|q| !q.is_empty())
+            .unwrap_or(false);
+        if !self.inner.posted.borrow().is_empty() || remote_waiting {
+            return Some(self.now());
+        }
+        self.next_timer_deadline()
+    }
+
+    /// The loop's pollable descriptor (its epoll or kqueue instance): it is
+    /// readable whenever a socket, a listener or a cross-thread
+    /// [`Handle::post`] has work for the loop. Watch it from a foreign loop
+    /// (a GUI toolkit, `poll(2)`, calloop, glib) together with
+    /// [`EventLoop::next_deadline`], and call
+    /// [`process_events(Some(Duration::ZERO))`](EventLoop::process_events)
+    /// when either fires; that call never blocks. `None` on a fake loop.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// let fd = ev.poll_fd().expect("a real loop has one");
+    /// assert!(fd >= 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(unix)]
+    pub fn poll_fd(&self) -> Option<std::os::fd::RawFd> {
+        use std::os::fd::AsRawFd;
+        self.inner.poll.as_ref().map(|p| p.borrow().as_raw_fd())
+    }
+
     /// Makes [`EventLoop::run`] return once the current turn is done. It only
     /// affects a loop that is running: `run` starts by forgetting an earlier
     /// `quit` (post the call, as below, to stop a loop before it starts).
@@ -499,8 +553,9 @@ impl EventLoop {
             }
         }
         let now = self.now();
+        let newest = self.inner.timers.borrow().newest();
         loop {
-            let due = self.inner.timers.borrow_mut().pop_due(now);
+            let due = self.inner.timers.borrow_mut().pop_due(now, newest);
             match due {
                 Some(f) => {
                     f(self);

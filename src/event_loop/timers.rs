@@ -57,10 +57,13 @@ impl Timers {
     }
 
     /// Removes and returns one timer due at `now`, earliest first.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerFn> {
+    /// Timers added later than `newest` (by a timer callback of this turn)
+    /// wait for the next turn, so that a timer re-arming itself with a zero
+    /// delay cannot starve the loop.
+    pub(crate) fn pop_due(&mut self, now: Instant, newest: u64) -> Option<TimerFn> {
         loop {
             let Reverse((deadline, id)) = *self.heap.peek()?;
-            if deadline > now {
+            if deadline > now || id > newest {
                 return None;
             }
             self.heap.pop();
@@ -68,6 +71,11 @@ impl Timers {
                 return Some(f);
             }
         }
+    }
+
+    /// The id of the timer added last.
+    pub(crate) fn newest(&self) -> u64 {
+        self.next_id
     }
 
     pub(crate) fn len(&self) -> usize {
