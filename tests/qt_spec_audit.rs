@@ -719,6 +719,39 @@ fn a_zero_mask_key_still_sets_the_mask_bit() {
 
 // ===== 8. server ==================================================================
 
+/// 8: Qt looks at the pending queue before anything else, so a client refused
+/// for a full queue is never the subject of `origin_authentication_required`
+/// (and a refused origin does not hide the full queue). We answer 503
+/// (deviation 26) with server_error(1006).
+#[test]
+fn a_full_queue_refuses_without_asking_about_the_origin() {
+    let (reactor, server, addr, slog) = listening_server();
+    server.set_max_pending_connections(1);
+    let asked = Rc::new(RefCell::new(Vec::<String>::new()));
+    let a = asked.clone();
+    server
+        .origin_authentication_required()
+        .connect(move |_, auth| {
+            a.borrow_mut().push(auth.origin().to_owned());
+            auth.set_allowed(auth.origin() != "http://refused.test");
+        });
+    let first = reactor.connect(addr).unwrap();
+    first.write(upgrade_request(&["Origin: http://first.test"]).as_bytes());
+    reactor.run_until_idle();
+    assert_eq!(take(&slog), ["new_connection"]);
+    assert_eq!(*asked.borrow(), ["http://first.test"]);
+
+    let second = reactor.connect(addr).unwrap();
+    second.write(upgrade_request(&["Origin: http://refused.test"]).as_bytes());
+    reactor.run_until_idle();
+    assert_eq!(*asked.borrow(), ["http://first.test"], "not asked again");
+    assert_eq!(take(&slog), ["server_error:1006"]);
+    assert_eq!(server.error_string(), "Too many pending connections.");
+    let (head, _) = split_response(&second.take_bytes());
+    assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+    assert!(second.is_closed_by_library());
+}
+
 /// 8: dropping the server is `close()` without `closed` (Qt's destructor):
 /// queued sockets get 1001 "Server closed.", and no signal comes.
 #[test]
@@ -733,6 +766,44 @@ fn dropping_the_server_emits_no_closed() {
     reactor.run_until_idle();
     assert!(take(&slog).is_empty(), "no closed from a dropped server");
     assert_eq!(frames(&peer), ["Close:1001:Server closed."]);
+}
+
+/// 8: a CR or LF in the server name (possible through `set_server_name`) is
+/// caught when the answer is built, after the origin was asked about:
+/// server_error(1006) with Qt's words, and no upgrade. Qt writes a broken
+/// mixed 101/400 answer; we answer `500 Internal Server Error` (deviation 42).
+#[test]
+fn a_newline_in_the_server_name_is_server_error_1006() {
+    let (reactor, server, addr, slog) = listening_server();
+    server.set_server_name("evil\r\nX-Injected: 1");
+    let asked = Rc::new(Cell::new(0));
+    let a = asked.clone();
+    server
+        .origin_authentication_required()
+        .connect(move |_, _| a.set(a.get() + 1));
+    let peer = reactor.connect(addr).unwrap();
+    peer.write(upgrade_request(&[]).as_bytes());
+    reactor.run_until_idle();
+    assert_eq!(asked.get(), 1);
+    assert_eq!(take(&slog), ["server_error:1006"]);
+    assert_eq!(server.error(), CloseCode::AbnormalDisconnection);
+    assert_eq!(
+        server.error_string(),
+        "One of the headers contains a newline. Possible attack detected."
+    );
+    assert!(!server.has_pending_connections());
+    let (head, rest) = split_response(&peer.take_bytes());
+    assert_eq!(
+        lines(&head),
+        [
+            "HTTP/1.1 500 Internal Server Error",
+            "Content-Length: 0",
+            "Connection: close"
+        ]
+    );
+    assert!(rest.is_empty());
+    assert!(!head.contains("X-Injected"));
+    assert!(peer.is_closed_by_library());
 }
 
 /// Deviation 42: the whole request, version included, is checked before

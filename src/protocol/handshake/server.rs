@@ -400,7 +400,7 @@ pub fn choose_subprotocol<'a>(requested: &'a [String], supported: &[String]) -> 
 /// attack detected."; a `subprotocol` the client did not ask for (RFC 6455
 /// §4.2.2: the client would fail the connection) is refused too. Qt writes a
 /// broken mixed 101/400 answer in the newline case; the caller should instead
-/// send `error_response(400, &[])`.
+/// send `error_response(500, &[])` (the fault is the server's).
 ///
 /// ```
 /// use qwebsocket::protocol::handshake::server::{accept_response, parse_request};
@@ -490,7 +490,8 @@ pub fn accept_response(
 /// ```
 ///
 /// The reason phrase comes from the status: 400 Bad Request, 403 Forbidden,
-/// 426 Upgrade Required, 503 Service Unavailable, anything else "Error". An
+/// 426 Upgrade Required, 500 Internal Server Error, 503 Service Unavailable,
+/// anything else "Error". An
 /// extra header whose name or value holds a CR or LF is left out. (Qt's own
 /// origin refusal is `403 Access Forbidden` without headers; clients do not look
 /// at the phrase.)
@@ -512,6 +513,7 @@ pub fn error_response(status: u16, extra_headers: &[(&str, &str)]) -> Vec<u8> {
         400 => "Bad Request",
         403 => "Forbidden",
         426 => "Upgrade Required",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Error",
     };
@@ -1098,7 +1100,8 @@ mod tests {
             (403, "HTTP/1.1 403 Forbidden\r\n"),
             (426, "HTTP/1.1 426 Upgrade Required\r\n"),
             (503, "HTTP/1.1 503 Service Unavailable\r\n"),
-            (500, "HTTP/1.1 500 Error\r\n"),
+            (500, "HTTP/1.1 500 Internal Server Error\r\n"),
+            (502, "HTTP/1.1 502 Error\r\n"),
         ] {
             let bytes = error_response(status, &[]);
             assert_eq!(
