@@ -849,6 +849,51 @@ fn a_request_head_over_the_limit_reports_header_is_too_large() {
     assert_eq!(server.error_string(), "Header is too large.");
 }
 
+/// 8, subprotocol choice: the first name of the client's list the server
+/// supports, but only a name that may be sent (an HTTP token): a supported
+/// name with a space is skipped like an unsupported one, and the upgrade goes
+/// on without it (it used to end in a bare 500).
+#[test]
+fn a_supported_subprotocol_that_is_not_a_token_is_not_chosen() {
+    let (reactor, server, addr, slog) = listening_server();
+    server.set_supported_subprotocols(&["bad name", "chat"]);
+    for (offered, chosen) in [("bad name", None), ("bad name, chat", Some("chat"))] {
+        let peer = reactor.connect(addr).unwrap();
+        let line = format!("Sec-WebSocket-Protocol: {offered}");
+        peer.write(upgrade_request(&[&line]).as_bytes());
+        reactor.run_until_idle();
+        let (head, _) = split_response(&peer.take_bytes());
+        assert!(head.starts_with("HTTP/1.1 101 "), "{offered}: {head}");
+        assert_eq!(header(&head, "Sec-WebSocket-Protocol"), chosen, "{offered}");
+        assert_eq!(take(&slog), ["new_connection"], "{offered}");
+        let ws = server.next_pending_connection().unwrap();
+        assert_eq!(ws.subprotocol(), chosen.unwrap_or_default());
+    }
+}
+
+/// Deviation 46: on a server-side socket, `resource_name()` is the
+/// request-target and `request()` keeps the header names as the client sent
+/// them; `request_url()` is the whole URL. Qt gives the whole URL as the
+/// resource name and lower-cases the names.
+#[test]
+fn server_side_resource_name_is_the_target_and_header_names_keep_their_case() {
+    let (reactor, server, addr, _slog) = listening_server();
+    let peer = reactor.connect(addr).unwrap();
+    let request = upgrade_request(&["X-Mixed-Case: 1"]).replace("GET /chat ", "GET /room/1?x=1 ");
+    peer.write(request.as_bytes());
+    reactor.run_until_idle();
+    let ws = server.next_pending_connection().expect("upgraded");
+    assert_eq!(ws.resource_name(), "/room/1?x=1");
+    assert_eq!(
+        ws.request_url().map(|u| u.to_string()).as_deref(),
+        Some("ws://server.test/room/1?x=1")
+    );
+    let req = ws.request();
+    let names: Vec<&str> = req.headers().iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"X-Mixed-Case"), "{names:?}");
+    assert!(names.contains(&"Sec-WebSocket-Key"), "{names:?}");
+}
+
 /// 8: no handshake timer is started for a connection given with
 /// `handle_connection` (Qt neither): it may stay silent longer than the
 /// server's handshake timeout and still upgrade.

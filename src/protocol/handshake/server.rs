@@ -361,7 +361,10 @@ fn split_extension_list(value: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The subprotocol to answer with: the first entry of the **client's** list
-/// that `supported` holds (case-sensitive), as Qt chooses.
+/// that `supported` holds (case-sensitive), as Qt chooses. Only a name that
+/// may be sent is chosen (an HTTP token, RFC 6455 §4.1): a supported name
+/// such as `"bad name"` is skipped, so that [`accept_response`] never refuses
+/// the choice.
 ///
 /// ```
 /// use qwebsocket::protocol::handshake::server::choose_subprotocol;
@@ -369,11 +372,13 @@ fn split_extension_list(value: &[u8]) -> Vec<&[u8]> {
 /// let server = ["chat".to_string(), "superchat".to_string()];
 /// assert_eq!(choose_subprotocol(&client, &server), Some("superchat"));
 /// assert_eq!(choose_subprotocol(&client, &["Chat".to_string()]), None);
+/// let odd = ["a b".to_string()];
+/// assert_eq!(choose_subprotocol(&odd, &odd), None);
 /// ```
 pub fn choose_subprotocol<'a>(requested: &'a [String], supported: &[String]) -> Option<&'a str> {
     requested
         .iter()
-        .find(|p| supported.contains(p))
+        .find(|p| is_token(p.as_bytes()) && supported.contains(p))
         .map(String::as_str)
 }
 
@@ -996,6 +1001,13 @@ mod tests {
             choose_subprotocol(&req.subprotocols, &supported),
             Some("superchat")
         );
+    }
+
+    #[test]
+    fn choose_subprotocol_skips_names_that_are_not_tokens() {
+        let requested: Vec<String> = ["a b", "x,y", "", "chat"].map(String::from).to_vec();
+        assert_eq!(choose_subprotocol(&requested, &requested), Some("chat"));
+        assert_eq!(choose_subprotocol(&requested[..3], &requested), None);
     }
 
     #[test]
