@@ -1020,20 +1020,31 @@ impl ServerShared {
     }
 
     /// Accept or refuse a valid upgrade request: Ok(subprotocol, server name)
-    /// or the HTTP response to send instead.
+    /// or the HTTP response to send instead. In Qt's order: the pending queue
+    /// first (a client refused for a full queue is never the subject of
+    /// `origin_authentication_required`), then the origin, then the answer
+    /// itself (a newline in the server name).
     pub(crate) fn decide(&self, req: &ServerRequest) -> Result<(Option<String>, String), Vec<u8>> {
-        let (full, subprotocol, name) = {
+        let (closed, full, subprotocol, name) = {
             let st = self.st.borrow();
             (
+                st.closed,
                 st.pending.len() >= st.max_pending,
                 choose_subprotocol(&req.subprotocols, &st.supported_subprotocols)
                     .map(str::to_owned),
                 st.name.clone(),
             )
         };
-        if self.st.borrow().closed {
+        if closed {
             // The server was closed while this client was still in its handshake.
             return Err(error_response(503, &[]));
+        }
+        if full {
+            self.set_error(
+                CloseCode::AbnormalDisconnection,
+                "Too many pending connections.".into(),
+            );
+            return Err(error_response(503, &[("Retry-After", "1")]));
         }
         {
             // As in Qt, for every upgrade (the origin is empty when not sent).
@@ -1046,17 +1057,17 @@ impl ServerShared {
                 return Err(error_response(403, &[]));
             }
         }
-        if full {
+        if name.contains(['\r', '\n']) {
+            // Qt writes a broken mixed 101/400 answer here; the fault is ours.
             self.set_error(
                 CloseCode::AbnormalDisconnection,
-                "Too many pending connections.".into(),
+                "One of the headers contains a newline. Possible attack detected.".into(),
             );
-            return Err(error_response(503, &[("Retry-After", "1")]));
+            return Err(error_response(500, &[]));
         }
         Ok((subprotocol, name))
     }
 
-    /// Starts the upgrade of an accepted connection.
     fn adopt(
         self: &Rc<Self>,
         ev: &EventLoop,

@@ -21,11 +21,11 @@ usage: cargo xtask <command>
 
 commands:
   test                  run every check, in order, stopping at the first failure:
-                        fmt, clippy, cargo test, doc, release examples, Python venv,
-                        TLS tools (openssl, stunnel4: installed with apt-get when missing),
-                        Autobahn server side, client side, both again over wss://
-                        (through stunnel), interop (pytest: Python websockets and ssl,
-                        openssl s_client / s_server)
+                        fmt, clippy, test tools (openssl, stunnel4, tinyproxy, microsocks:
+                        installed with apt-get when missing), cargo test, doc, release
+                        examples, Python venv, Autobahn server side, client side, both
+                        again over wss:// (through stunnel), interop (pytest: Python
+                        websockets and ssl, openssl s_client / s_server)
   autobahn [SIDE...] [--update [--no-run | --runs N]] [-p N]
                         run the Autobahn suite with kosoku and compare with
                         tests/autobahn/expected-results.json; SIDE is server, client,
@@ -39,6 +39,9 @@ commands:
   interop [PYTEST_ARGS...]
                         run the interop tests (tests/interop) with Python websockets
                         and ssl, and the openssl command (installed when missing)
+  tools                 install the test tools that are missing (openssl, stunnel4,
+                        tinyproxy from tinyproxy-bin, microsocks; with apt-get, starting
+                        no service) and check that each runs
   venv                  create or refresh target/venv only
 
 environment:
@@ -94,8 +97,8 @@ fn build_examples() -> Result<(), String> {
     run_cargo(&["build", "--release", "--examples"])
 }
 
-fn tls_tools() -> Result<(), String> {
-    tools::ensure(&[&tools::OPENSSL, &tools::STUNNEL]).map(|_| ())
+fn test_tools() -> Result<(), String> {
+    tools::ensure(&tools::ALL).map(|_| ())
 }
 
 fn run_interop(paths: &Paths, venv: &venv::Venv, extra: &[String]) -> Result<(), String> {
@@ -168,6 +171,12 @@ fn test(paths: &Paths) -> Result<(), String> {
             }),
         ),
         (
+            // Before cargo test: the proxy tests run tinyproxy and microsocks.
+            "test tools (openssl, stunnel4, tinyproxy, microsocks: apt-get install when missing)"
+                .into(),
+            Box::new(test_tools),
+        ),
+        (
             "cargo test --workspace".into(),
             Box::new(|| run_cargo(&["test", "--workspace"])),
         ),
@@ -192,10 +201,6 @@ fn test(paths: &Paths) -> Result<(), String> {
                 let _ = venv_ref.set(v);
                 Ok(())
             }),
-        ),
-        (
-            "TLS tools (openssl, stunnel4: apt-get install when missing)".into(),
-            Box::new(tls_tools),
         ),
         (
             "Autobahn, server side (kosoku fuzzingclient -> autobahn_server)".into(),
@@ -347,6 +352,7 @@ fn main() -> ExitCode {
             .and_then(|()| tools::ensure(&[&tools::OPENSSL]))
             .and_then(|_| venv::ensure(&paths))
             .and_then(|venv| run_interop(&paths, &venv, rest)),
+        "tools" if rest.is_empty() => test_tools(),
         "venv" if rest.is_empty() => venv::ensure(&paths).map(|_| ()),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

@@ -53,6 +53,7 @@ mod sys {
 
     const PR_SET_PDEATHSIG: std::ffi::c_int = 1;
     pub const SIGINT: std::ffi::c_int = 2;
+    pub const SIGTERM: std::ffi::c_int = 15;
     const SIGKILL: std::ffi::c_ulong = 9;
 
     /// Makes the kernel kill the child if xtask itself dies (even by SIGKILL),
@@ -84,8 +85,14 @@ mod sys {
 #[cfg(not(target_os = "linux"))]
 mod sys {
     pub const SIGINT: i32 = 2;
+    pub const SIGTERM: i32 = 15;
     pub fn die_with_parent(_cmd: &mut std::process::Command) {}
     pub fn signal(_pid: u32, _sig: i32) {}
+}
+
+/// Asks process `pid` (one we did not spawn, so not ours to reap) to exit.
+pub fn terminate(pid: u32) {
+    sys::signal(pid, sys::SIGTERM);
 }
 
 /// A background child that is killed and reaped when dropped.

@@ -361,7 +361,10 @@ fn split_extension_list(value: &[u8]) -> Vec<&[u8]> {
 }
 
 /// The subprotocol to answer with: the first entry of the **client's** list
-/// that `supported` holds (case-sensitive), as Qt chooses.
+/// that `supported` holds (case-sensitive), as Qt chooses. Only a name that
+/// may be sent is chosen (an HTTP token, RFC 6455 §4.1): a supported name
+/// such as `"bad name"` is skipped, so that [`accept_response`] never refuses
+/// the choice.
 ///
 /// ```
 /// use qwebsocket::protocol::handshake::server::choose_subprotocol;
@@ -369,11 +372,13 @@ fn split_extension_list(value: &[u8]) -> Vec<&[u8]> {
 /// let server = ["chat".to_string(), "superchat".to_string()];
 /// assert_eq!(choose_subprotocol(&client, &server), Some("superchat"));
 /// assert_eq!(choose_subprotocol(&client, &["Chat".to_string()]), None);
+/// let odd = ["a b".to_string()];
+/// assert_eq!(choose_subprotocol(&odd, &odd), None);
 /// ```
 pub fn choose_subprotocol<'a>(requested: &'a [String], supported: &[String]) -> Option<&'a str> {
     requested
         .iter()
-        .find(|p| supported.contains(p))
+        .find(|p| is_token(p.as_bytes()) && supported.contains(p))
         .map(String::as_str)
 }
 
@@ -400,7 +405,7 @@ pub fn choose_subprotocol<'a>(requested: &'a [String], supported: &[String]) -> 
 /// attack detected."; a `subprotocol` the client did not ask for (RFC 6455
 /// §4.2.2: the client would fail the connection) is refused too. Qt writes a
 /// broken mixed 101/400 answer in the newline case; the caller should instead
-/// send `error_response(400, &[])`.
+/// send `error_response(500, &[])` (the fault is the server's).
 ///
 /// ```
 /// use qwebsocket::protocol::handshake::server::{accept_response, parse_request};
@@ -490,7 +495,8 @@ pub fn accept_response(
 /// ```
 ///
 /// The reason phrase comes from the status: 400 Bad Request, 403 Forbidden,
-/// 426 Upgrade Required, 503 Service Unavailable, anything else "Error". An
+/// 426 Upgrade Required, 500 Internal Server Error, 503 Service Unavailable,
+/// anything else "Error". An
 /// extra header whose name or value holds a CR or LF is left out. (Qt's own
 /// origin refusal is `403 Access Forbidden` without headers; clients do not look
 /// at the phrase.)
@@ -512,6 +518,7 @@ pub fn error_response(status: u16, extra_headers: &[(&str, &str)]) -> Vec<u8> {
         400 => "Bad Request",
         403 => "Forbidden",
         426 => "Upgrade Required",
+        500 => "Internal Server Error",
         503 => "Service Unavailable",
         _ => "Error",
     };
@@ -997,6 +1004,13 @@ mod tests {
     }
 
     #[test]
+    fn choose_subprotocol_skips_names_that_are_not_tokens() {
+        let requested: Vec<String> = ["a b", "x,y", "", "chat"].map(String::from).to_vec();
+        assert_eq!(choose_subprotocol(&requested, &requested), Some("chat"));
+        assert_eq!(choose_subprotocol(&requested[..3], &requested), None);
+    }
+
+    #[test]
     fn choose_subprotocol_is_case_sensitive_and_may_find_none() {
         let requested = ["Chat".to_string()];
         assert_eq!(choose_subprotocol(&requested, &["chat".to_string()]), None);
@@ -1098,7 +1112,8 @@ mod tests {
             (403, "HTTP/1.1 403 Forbidden\r\n"),
             (426, "HTTP/1.1 426 Upgrade Required\r\n"),
             (503, "HTTP/1.1 503 Service Unavailable\r\n"),
-            (500, "HTTP/1.1 500 Error\r\n"),
+            (500, "HTTP/1.1 500 Internal Server Error\r\n"),
+            (502, "HTTP/1.1 502 Error\r\n"),
         ] {
             let bytes = error_response(status, &[]);
             assert_eq!(
