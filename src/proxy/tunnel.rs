@@ -241,6 +241,12 @@ impl Tunnel {
                     }
                 }
             }
+            // tinyproxy 1.11 answers wrong Basic credentials with a 401 (its
+            // bug #532); to a client that sent credentials, it means the same.
+            401 if self.has_credentials => Progress::AuthRequired {
+                realm: String::new(),
+                message: self.auth_message(status),
+            },
             403 | 405 => {
                 return (
                     head_len,
@@ -620,6 +626,28 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn http_401_to_credentials_means_they_were_refused() {
+        let (mut t, _) = start(&Proxy::http("p", 1).with_credentials("a", "b"), "h", 80);
+        let reply =
+            b"HTTP/1.0 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"Tinyproxy\"\r\n\r\n";
+        match t.feed(reply, &mut Vec::new()).1 {
+            Progress::AuthRequired { message, .. } => {
+                assert!(
+                    message.contains("refused (HTTP/1.0 401 Unauthorized)"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without credentials sent, a 401 makes no sense from a proxy.
+        let (mut t, _) = start(&Proxy::http("p", 1), "h", 80);
+        assert!(matches!(
+            t.feed(reply, &mut Vec::new()).1,
+            Progress::Failed(SocketError::ProxyProtocol, _)
+        ));
     }
 
     #[test]
