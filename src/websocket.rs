@@ -347,8 +347,8 @@ impl WebSocket {
     /// Errors found at once (an invalid URL, an unsupported scheme, CR/LF in
     /// the URL, the origin or a request header) are returned *and* emitted through
     /// `error_occurred` before `open` returns, as in Qt; the state does not
-    /// change, and neither does [`WebSocket::error`] (only
-    /// [`WebSocket::error_string`] is set). Otherwise the state becomes `Connecting` (with
+    /// change, and [`WebSocket::error`] and [`WebSocket::error_string`]
+    /// report the failure. Otherwise the state becomes `Connecting` (with
     /// `state_changed`, synchronously) and the rest happens on the loop:
     /// `connected` on success, or `disconnected` followed by
     /// `error_occurred` on failure. A previous connection is dropped without

@@ -81,9 +81,10 @@ fn closing_a_wss_connection_reports_close_notify_received() {
         log.contains(&"received:Warning:CloseNotify".to_string()),
         "{log:?}"
     );
+    // Then ours goes out, reported after disconnected as Qt does.
     assert_eq!(
-        log.last().map(String::as_str),
-        Some("disconnected"),
+        log[log.len() - 2..],
+        ["disconnected", "sent:Warning:CloseNotify"],
         "{log:?}"
     );
     assert_eq!(ws.close_code(), CloseCode::Normal);
@@ -160,4 +161,92 @@ fn interrupted_handshake_fails_unless_the_slot_continues() {
             assert_eq!(ws.error(), SocketError::SslHandshakeFailed);
         }
     }
+}
+
+/// Qt's order (spec section 4): a local close on wss ends with
+/// `read_channel_finished` and then `alert_sent(Warning, CloseNotify)`.
+#[test]
+fn a_local_close_on_wss_reports_our_close_notify_last() {
+    let ev = EventLoop::new().unwrap();
+    let ca = Ca::new("Alert CA");
+    let srv = WebSocketServer::new(&ev, "", SslMode::SecureMode);
+    let leaf = ca.leaf(&["127.0.0.1"]);
+    let mut config = SslConfiguration::default();
+    config
+        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
+        .unwrap();
+    srv.set_ssl_configuration(config);
+    srv.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let keep = Rc::new(RefCell::new(Vec::new()));
+    let k = keep.clone();
+    srv.new_connection().connect(move |server| {
+        while let Some(s) = server.next_pending_connection() {
+            k.borrow_mut().push(s);
+        }
+    });
+    let ws = WebSocket::new(&ev);
+    let mut config = SslConfiguration::default();
+    config.add_ca_certificates_pem(ca.pem.as_bytes()).unwrap();
+    ws.set_ssl_configuration(config);
+    let log = log_alerts(&ws);
+    let l = log.clone();
+    ws.read_channel_finished()
+        .connect(move |_| l.borrow_mut().push("read_channel_finished".into()));
+    ws.connected()
+        .connect(|ws| ws.close(CloseCode::Normal, "done").unwrap());
+    ws.open(&format!("wss://127.0.0.1:{}/", srv.server_port()))
+        .unwrap();
+    run(&ev);
+    let log = log.borrow().clone();
+    assert_eq!(
+        log.iter()
+            .filter(|e| *e == "sent:Warning:CloseNotify")
+            .count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(
+        log[log.len() - 3..],
+        [
+            "disconnected",
+            "read_channel_finished",
+            "sent:Warning:CloseNotify"
+        ],
+        "{log:?}"
+    );
+}
+
+/// A certificate refused after the TLS handshake: the error first, then
+/// `disconnected`, `read_channel_finished`, and our `close_notify`.
+#[test]
+fn a_refused_certificate_ends_with_our_close_notify() {
+    let ev = EventLoop::new().unwrap();
+    let trusted = Ca::new("Trusted CA");
+    let other = Ca::new("Other CA");
+    let srv = server(&ev, &other.leaf(&["127.0.0.1"]));
+    let ws = WebSocket::new(&ev);
+    let mut config = SslConfiguration::default();
+    config.set_use_default_roots(false);
+    config
+        .add_ca_certificates_pem(trusted.pem.as_bytes())
+        .unwrap();
+    ws.set_ssl_configuration(config);
+    let log = log_alerts(&ws);
+    let l = log.clone();
+    ws.read_channel_finished()
+        .connect(move |_| l.borrow_mut().push("read_channel_finished".into()));
+    ws.open(&format!("wss://127.0.0.1:{}/", srv.server_port()))
+        .unwrap();
+    run(&ev);
+    let log = log.borrow().clone();
+    assert_eq!(ws.error(), SocketError::SslHandshakeFailed);
+    assert_eq!(
+        log,
+        [
+            "error:SslHandshakeFailed",
+            "disconnected",
+            "read_channel_finished",
+            "sent:Warning:CloseNotify"
+        ]
+    );
 }

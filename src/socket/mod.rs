@@ -163,6 +163,8 @@ enum Emit {
     BytesWritten(u64),
     /// `peer_verify_error` for each, then `ssl_errors`.
     SslErrors(Vec<SslError>),
+    /// TLS alerts: (sent, alert) for `alert_sent` / `alert_received`.
+    Alerts(Vec<(bool, crate::ssl::SslAlert)>),
 }
 
 impl Shared {
@@ -279,6 +281,15 @@ impl Shared {
                         return;
                     }
                     self.sig.ssl_errors.emit(&ws, &errors);
+                }
+                Emit::Alerts(alerts) => {
+                    for (sent, alert) in &alerts {
+                        if *sent {
+                            self.sig.alert_sent.emit(&ws, alert);
+                        } else {
+                            self.sig.alert_received.emit(&ws, alert);
+                        }
+                    }
                 }
             }
         }
@@ -533,6 +544,19 @@ impl Shared {
         st.pre = bytes;
         st.phase = Phase::ClientHandshake;
         Ok(())
+    }
+
+    /// Ends the TLS session (`close_notify`) before the transport goes, and
+    /// returns the alerts not reported yet. Qt reports that `close_notify`
+    /// with `alert_sent` after `read_channel_finished`.
+    fn closing_alerts(st: &mut Inner) -> Vec<(bool, crate::ssl::SslAlert)> {
+        match st.transport.as_mut().and_then(|t| t.tls()) {
+            Some(tls) => {
+                tls.close_notify_once();
+                std::mem::take(&mut tls.alerts)
+            }
+            None => Vec::new(),
+        }
     }
 
     /// Emits the TLS alerts sent and received since the last call.
@@ -1722,6 +1746,7 @@ impl Shared {
                 st.about_to_close_sent = true;
                 emits.push(Emit::AboutToClose);
             }
+            let alerts = Self::closing_alerts(&mut st);
             Self::reset_connection(&mut st);
             st.phase = Phase::Idle;
             if st.state != SocketState::Unconnected {
@@ -1729,6 +1754,9 @@ impl Shared {
                 emits.push(Emit::State(SocketState::Unconnected));
                 emits.push(Emit::Disconnected);
                 emits.push(Emit::ReadChannelFinished);
+            }
+            if !alerts.is_empty() {
+                emits.push(Emit::Alerts(alerts));
             }
             if let (Some((kind, _)), false) = (&error, handshake_failure) {
                 emits.push(Emit::Error(*kind));
@@ -1767,6 +1795,7 @@ impl Shared {
                     st.error_string = message;
                     st.close_code = CloseCode::AbnormalDisconnection;
                     st.close_reason.clear();
+                    let alerts = Self::closing_alerts(&mut st);
                     Self::reset_connection(&mut st);
                     st.phase = Phase::Idle;
                     let mut emits = vec![Emit::Error(kind)];
@@ -1777,6 +1806,9 @@ impl Shared {
                     emits.push(Emit::State(SocketState::Unconnected));
                     emits.push(Emit::Disconnected);
                     emits.push(Emit::ReadChannelFinished);
+                    if !alerts.is_empty() {
+                        emits.push(Emit::Alerts(alerts));
+                    }
                     self.release_alive(&mut st);
                     emits
                 };
@@ -1793,6 +1825,7 @@ impl Shared {
             if st.phase == Phase::Idle {
                 return;
             }
+            let alerts = Self::closing_alerts(&mut st);
             Self::reset_connection(&mut st);
             st.phase = Phase::Idle;
             let mut emits = Vec::new();
@@ -1804,6 +1837,9 @@ impl Shared {
                 emits.push(Emit::State(SocketState::Unconnected));
                 emits.push(Emit::Disconnected);
                 emits.push(Emit::ReadChannelFinished);
+            }
+            if !alerts.is_empty() {
+                emits.push(Emit::Alerts(alerts));
             }
             self.release_alive(&mut st);
             emits

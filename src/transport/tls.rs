@@ -161,6 +161,7 @@ impl TlsStream {
         if !self.close_notify_sent {
             self.close_notify_sent = true;
             self.conn.send_close_notify();
+            self.alerts.push((true, SslAlert::close_notify()));
             let _ = self.flush_tls();
         }
     }
