@@ -6,6 +6,7 @@ use crate::protocol::handshake::server::{
     Rejection, ServerRequest, choose_subprotocol, error_response,
 };
 use crate::protocol::{CloseCode, Role, SessionConfig};
+use crate::proxy::ProxyType;
 use crate::signal::Signal;
 use crate::socket::Shared;
 use crate::ssl::{SslConfiguration, SslError};
@@ -101,6 +102,7 @@ struct ServerInner {
     tls: Option<Arc<rustls::ServerConfig>>,
     /// `close()` was called (and no `listen()` since).
     closed: bool,
+    proxy: crate::proxy::Proxy,
 }
 
 #[derive(Default)]
@@ -196,6 +198,7 @@ impl WebSocketServer {
                 ssl_config: SslConfiguration::default(),
                 tls: None,
                 closed: false,
+                proxy: crate::proxy::Proxy::default(),
             }),
             sig: ServerSignals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -232,6 +235,19 @@ impl WebSocketServer {
         let Some(ev) = self.shared.event_loop() else {
             return Err(SocketError::Operation);
         };
+        let proxied = matches!(
+            self.shared.st.borrow().proxy.kind(),
+            ProxyType::HttpProxy | ProxyType::Socks5Proxy
+        );
+        if proxied {
+            self.shared.set_error(
+                CloseCode::AbnormalDisconnection,
+                "Listening through a proxy is not supported: HTTP proxies cannot accept \
+                 connections, and SOCKS5 BIND is not implemented"
+                    .into(),
+            );
+            return Err(SocketError::UnsupportedSocketOperation);
+        }
         if self.shared.st.borrow().mode == SslMode::SecureMode {
             let built = self.shared.st.borrow().ssl_config.server_config();
             match built {
@@ -259,6 +275,35 @@ impl WebSocketServer {
                 Err(kind)
             }
         }
+    }
+
+    /// Sets the proxy to listen through (Qt's `setProxy`). Only direct
+    /// listening is supported: [`ProxyType::NoProxy`] and
+    /// [`ProxyType::DefaultProxy`] (the default; the loop's application proxy
+    /// is for outgoing connections and does not apply to listening) listen
+    /// directly, and with an HTTP or SOCKS5 proxy [`WebSocketServer::listen`]
+    /// fails with [`SocketError::UnsupportedSocketOperation`].
+    ///
+    /// ```
+    /// use qwebsocket::proxy::{Proxy, ProxyType};
+    /// use qwebsocket::{event_loop::EventLoop, SocketError, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.proxy().kind(), ProxyType::DefaultProxy);
+    /// server.set_proxy(Proxy::socks5("127.0.0.1", 1080));
+    /// let refused = server.listen("127.0.0.1".parse().unwrap(), 0);
+    /// assert_eq!(refused, Err(SocketError::UnsupportedSocketOperation));
+    /// server.set_proxy(Proxy::no_proxy());
+    /// assert!(server.listen("127.0.0.1".parse().unwrap(), 0).is_ok());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_proxy(&self, proxy: crate::proxy::Proxy) {
+        self.shared.st.borrow_mut().proxy = proxy;
+    }
+
+    /// The proxy setting (see [`WebSocketServer::set_proxy`]).
+    pub fn proxy(&self) -> crate::proxy::Proxy {
+        self.shared.st.borrow().proxy.clone()
     }
 
     fn close_listener(&self) {
