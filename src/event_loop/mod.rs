@@ -46,6 +46,12 @@ pub(crate) trait IoHandler {
     fn ready(self: Rc<Self>, ev: &EventLoop, readable: bool, writable: bool);
 }
 
+/// Something with output to write once the current turn's slots are done
+/// (corking): queued without allocating, written once per turn.
+pub(crate) trait Flush {
+    fn flush(self: Rc<Self>);
+}
+
 type Posted = Box<dyn FnOnce(&EventLoop)>;
 type RemotePosted = Box<dyn FnOnce(&EventLoop) + Send>;
 
@@ -77,6 +83,12 @@ pub(crate) struct LoopInner {
     next_live: Cell<u64>,
     application_proxy: RefCell<crate::proxy::Proxy>,
     system_proxy: Cell<bool>,
+    /// Connections with corked output, written on the next turn.
+    to_flush: RefCell<Vec<Weak<dyn Flush>>>,
+    /// Read buffers lent to connections while they read (see `BufferPool`).
+    pub(crate) read_buffers: RefCell<Vec<Vec<u8>>>,
+    /// Empty output buffers, lent to connections while they have output.
+    pub(crate) write_buffers: RefCell<Vec<Vec<u8>>>,
     pub(crate) fake: Option<Rc<FakeNet>>,
 }
 
@@ -232,6 +244,9 @@ impl EventLoop {
                 next_live: Cell::new(0),
                 application_proxy: RefCell::new(crate::proxy::Proxy::default()),
                 system_proxy: Cell::new(false),
+                to_flush: RefCell::new(Vec::new()),
+                read_buffers: RefCell::new(Vec::new()),
+                write_buffers: RefCell::new(Vec::new()),
                 fake,
             }),
         }
@@ -397,7 +412,10 @@ impl EventLoop {
             .lock()
             .map(|q| !q.is_empty())
             .unwrap_or(false);
-        if !self.inner.posted.borrow().is_empty() || remote_waiting {
+        if !self.inner.posted.borrow().is_empty()
+            || !self.inner.to_flush.borrow().is_empty()
+            || remote_waiting
+        {
             return Some(self.now());
         }
         self.next_timer_deadline()
@@ -484,7 +502,11 @@ impl EventLoop {
     pub fn process_events(&self, timeout: Option<Duration>) -> io::Result<usize> {
         let mut ran = self.run_ready_work();
         let now = self.now();
-        let wait = if ran > 0 || !self.inner.posted.borrow().is_empty() || self.inner.quit.get() {
+        let wait = if ran > 0
+            || !self.inner.posted.borrow().is_empty()
+            || !self.inner.to_flush.borrow().is_empty()
+            || self.inner.quit.get()
+        {
             Some(Duration::ZERO)
         } else {
             let timer = self
@@ -529,6 +551,33 @@ impl EventLoop {
         Ok(ran)
     }
 
+    /// Queues `what` to be flushed on the next turn (once per call: callers
+    /// keep their own "already queued" flag).
+    pub(crate) fn defer_flush(&self, what: Weak<dyn Flush>) {
+        self.inner.to_flush.borrow_mut().push(what);
+    }
+
+    /// Writes the corked output of every connection queued so far.
+    fn run_flushes(&self) -> usize {
+        let mut batch = std::mem::take(&mut *self.inner.to_flush.borrow_mut());
+        let ran = batch.len();
+        for what in batch.drain(..) {
+            if let Some(what) = what.upgrade() {
+                what.flush();
+            }
+        }
+        // Keep the vector's memory (no allocation per turn), and what was
+        // queued meanwhile.
+        let mut queue = self.inner.to_flush.borrow_mut();
+        if queue.is_empty() {
+            *queue = batch;
+        } else {
+            batch.append(&mut queue);
+            *queue = batch;
+        }
+        ran
+    }
+
     /// Posted calls, remote calls and due timers; returns how many ran.
     pub(crate) fn run_ready_work(&self) -> usize {
         let mut ran = 0;
@@ -552,6 +601,7 @@ impl EventLoop {
                 None => break,
             }
         }
+        ran += self.run_flushes();
         let now = self.now();
         let newest = self.inner.timers.borrow().newest();
         loop {
@@ -758,7 +808,63 @@ impl EventLoop {
     }
 }
 
+/// Size of the read buffers a loop lends to its connections.
+pub(crate) const READ_BUFFER: usize = 64 * 1024;
+/// How many idle buffers of each kind a loop keeps.
+const POOLED: usize = 16;
+/// Output buffers larger than this are freed rather than pooled.
+const LARGEST_POOLED_OUTPUT: usize = 256 * 1024;
+
+/// Buffers shared by the connections of one loop: a connection borrows one
+/// while it has bytes in flight and gives it back when it has none, so an
+/// idle connection holds no buffer and a busy one allocates nothing per
+/// message.
 impl LoopInner {
+    /// A read buffer of `READ_BUFFER` initialized bytes.
+    pub(crate) fn take_read_buffer(&self) -> Vec<u8> {
+        self.read_buffers
+            .borrow_mut()
+            .pop()
+            .unwrap_or_else(|| vec![0; READ_BUFFER])
+    }
+
+    /// Takes back a read buffer (one of another size is freed).
+    pub(crate) fn give_read_buffer(&self, buf: Vec<u8>) {
+        let mut pool = self.read_buffers.borrow_mut();
+        if buf.len() == READ_BUFFER && pool.len() < POOLED {
+            pool.push(buf);
+        }
+    }
+
+    /// An empty output buffer (with some capacity if one is pooled).
+    pub(crate) fn take_write_buffer(&self) -> Vec<u8> {
+        self.write_buffers.borrow_mut().pop().unwrap_or_default()
+    }
+
+    /// Takes back an empty buffer (a large one, or one too many, is freed).
+    pub(crate) fn give_write_buffer(&self, buf: Vec<u8>) {
+        let mut pool = self.write_buffers.borrow_mut();
+        if pool.len() < POOLED && buf.capacity() <= LARGEST_POOLED_OUTPUT {
+            pool.push(buf);
+        }
+    }
+
+    /// Takes the buffers a session does not need now (output written,
+    /// no message being assembled) into the pool.
+    pub(crate) fn reclaim_buffers(&self, session: &mut crate::protocol::Session) {
+        let mut pool = self.write_buffers.borrow_mut();
+        let before = pool.len();
+        session.take_idle_buffers(&mut pool);
+        let mut i = before;
+        while i < pool.len() {
+            if i >= POOLED || pool[i].capacity() > LARGEST_POOLED_OUTPUT {
+                pool.swap_remove(i);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
     pub(crate) fn park_lookup(&self, done: Box<dyn FnOnce(&EventLoop, LookupResult)>) -> u64 {
         let id = self.next_lookup.get() + 1;
         self.next_lookup.set(id);

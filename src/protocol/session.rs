@@ -397,6 +397,67 @@ impl Session {
         }
     }
 
+    /// Hands over the buffers the session holds but does not need now: the
+    /// output buffer once everything in it was written, the message buffer
+    /// between fragmented messages, the frame scratch buffer. An idle
+    /// connection then holds no buffer; the caller can pool them and give
+    /// one back with [`Session::supply_output_buffer`] before sending.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// use qwebsocket::protocol::session::MessageKind;
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// s.send_message(MessageKind::Text, b"hi", 1024).unwrap();
+    /// let mut spare = Vec::new();
+    /// s.take_idle_buffers(&mut spare);
+    /// assert!(spare.is_empty(), "the frame is not written yet");
+    /// s.consume_output(4);
+    /// s.take_idle_buffers(&mut spare);
+    /// assert_eq!(spare.len(), 1);
+    /// assert!(spare[0].is_empty() && spare[0].capacity() >= 4);
+    /// ```
+    pub fn take_idle_buffers(&mut self, spare: &mut Vec<Vec<u8>>) {
+        if self.out_pos == self.out.len() && self.out.capacity() > 0 {
+            self.out.clear();
+            self.out_pos = 0;
+            spare.push(std::mem::take(&mut self.out));
+        }
+        if self.message_kind.is_none() && self.message.capacity() > 0 {
+            self.message.clear();
+            spare.push(std::mem::take(&mut self.message));
+        }
+        if self.scratch.capacity() > 0 && self.incoming.is_none() {
+            self.scratch.clear();
+            spare.push(std::mem::take(&mut self.scratch));
+        }
+    }
+
+    /// Gives the session an empty buffer to queue output into, if it has
+    /// none (see [`Session::take_idle_buffers`]); otherwise drops it back to
+    /// the caller by returning it.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert!(s.supply_output_buffer(Vec::with_capacity(4096)).is_none());
+    /// assert!(s.supply_output_buffer(Vec::with_capacity(4096)).is_some()); // has one now
+    /// ```
+    pub fn supply_output_buffer(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
+        if self.out.capacity() == 0 {
+            buf.clear();
+            self.out = buf;
+            self.out_pos = 0;
+            None
+        } else {
+            Some(buf)
+        }
+    }
+
+    /// Whether the session has an output buffer with room already.
+    pub fn has_output_buffer(&self) -> bool {
+        self.out.capacity() > 0
+    }
+
     /// The assembled fragmented message ([`Data::Message`]). Give the buffer
     /// back with [`Session::restore_message_buffer`] to reuse its memory.
     pub fn take_message(&mut self) -> Vec<u8> {

@@ -40,8 +40,10 @@ pub(crate) use signals::Signals;
 const READ_BUDGET: usize = 1 << 20;
 /// Smallest read.
 const READ_CHUNK: usize = 16 * 1024;
-/// An empty read buffer larger than this is released (idle connections stay small).
-const KEEP_BUFFER: usize = 16 * 1024;
+/// An unprocessed tail at most this long is moved out of the loop's read
+/// buffer into one of the connection's own, so that the read buffer can go
+/// back to the loop.
+const KEEP_TAIL: usize = 4 * 1024;
 /// How long a proxy may take, from the start of `open` to an open tunnel.
 pub(crate) const DEFAULT_PROXY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -752,12 +754,32 @@ impl Shared {
 
     // ----- I/O -------------------------------------------------------------------
 
-    /// Reads what is available into the buffer. Returns (bytes read, eof, error).
-    fn fill(st: &mut Inner, budget: usize) -> (usize, bool, Option<io::Error>) {
+    /// Reads what is available into the read buffer, borrowing one from the
+    /// loop when the connection holds none. Stops at `WouldBlock`, at the end
+    /// of the stream, after `budget` bytes, or when the buffer is full of
+    /// complete frames (the caller processes them and reads again). Returns
+    /// (bytes read, end of stream, error, stopped with more to read).
+    fn fill(
+        st: &mut Inner,
+        pool: &LoopInner,
+        budget: usize,
+    ) -> (usize, bool, Option<io::Error>, bool) {
+        if st.transport.is_none() {
+            return (0, false, None, false);
+        }
+        if st.rbuf.len() < event_loop::READ_BUFFER {
+            // No buffer, or a small tail kept while idle: read into a lent one.
+            let mut buf = pool.take_read_buffer();
+            let tail = st.rend - st.rpos;
+            buf[..tail].copy_from_slice(&st.rbuf[st.rpos..st.rend]);
+            st.rbuf = buf;
+            st.rpos = 0;
+            st.rend = tail;
+        }
         let mut total = 0;
         loop {
             let Some(t) = st.transport.as_mut() else {
-                return (total, false, None);
+                return (total, false, None, false);
             };
             if st.rpos == st.rend {
                 st.rpos = 0;
@@ -766,36 +788,75 @@ impl Shared {
             // Before the upgrade, never hold more than the largest head allowed
             // (plus one byte, so that the parser can tell it is too large).
             if st.session.is_none() && st.rend - st.rpos > MAX_HEADER_BLOCK {
-                return (total, false, None);
+                return (total, false, None, false);
             }
-            let needed = st
-                .session
-                .as_ref()
-                .map_or(0, |s| s.bytes_needed(st.rend - st.rpos));
-            let want = needed.clamp(READ_CHUNK, 1 << 20);
-            if st.rbuf.len() - st.rend < READ_CHUNK.min(want) {
+            if st.rend == st.rbuf.len() {
                 if st.rpos > 0 {
                     st.rbuf.copy_within(st.rpos..st.rend, 0);
                     st.rend -= st.rpos;
                     st.rpos = 0;
-                }
-                if st.rbuf.len() - st.rend < READ_CHUNK.min(want) {
-                    let new_len = st.rend + want;
-                    st.rbuf.resize(new_len, 0);
+                } else {
+                    let needed = match &st.session {
+                        Some(s) => s.bytes_needed(st.rend),
+                        None => READ_CHUNK,
+                    };
+                    if needed == 0 {
+                        return (total, false, None, true);
+                    }
+                    // One frame (or handshake head) larger than the buffer.
+                    let grow = needed.clamp(READ_CHUNK, 1 << 20);
+                    st.rbuf.resize(st.rend + grow, 0);
                 }
             }
             match t.stream().read(&mut st.rbuf[st.rend..]) {
-                Ok(0) => return (total, true, None),
+                Ok(0) => return (total, true, None, false),
                 Ok(n) => {
                     st.rend += n;
                     total += n;
                     if total >= budget {
-                        return (total, false, None);
+                        return (total, false, None, true);
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return (total, false, None),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return (total, false, None, false);
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (total, false, Some(e)),
+                Err(e) => return (total, false, Some(e), false),
+            }
+        }
+    }
+
+    /// After input was processed: the read buffer goes back to the loop when
+    /// empty (a small unprocessed tail is kept in a buffer of its own), and
+    /// so do the session's idle buffers.
+    fn release_buffers(&self, st: &mut Inner) {
+        let Some(pool) = self.ev.upgrade() else {
+            return;
+        };
+        let left = st.rend - st.rpos;
+        if st.rbuf.len() >= event_loop::READ_BUFFER && left <= KEEP_TAIL {
+            let tail = st.rbuf[st.rpos..st.rend].to_vec();
+            pool.give_read_buffer(std::mem::replace(&mut st.rbuf, tail));
+            st.rpos = 0;
+            st.rend = left;
+        }
+        self.release_output_buffers(st, &pool);
+    }
+
+    fn release_output_buffers(&self, st: &mut Inner, pool: &LoopInner) {
+        if let Some(session) = st.session.as_mut() {
+            pool.reclaim_buffers(session);
+        }
+    }
+
+    /// Gives the session an output buffer from the loop before it queues.
+    fn supply_output(&self, st: &mut Inner) {
+        if let (Some(session), Some(pool)) = (st.session.as_mut(), self.ev.upgrade()) {
+            if !session.has_output_buffer() {
+                let buf = pool.take_write_buffer();
+                if let Some(back) = session.supply_output_buffer(buf) {
+                    pool.give_write_buffer(back);
+                }
             }
         }
     }
@@ -850,6 +911,11 @@ impl Shared {
             let mut st = self.st.borrow_mut();
             st.flush_posted = false;
             let r = Self::write_out(&mut st);
+            if r.is_ok() {
+                if let Some(pool) = self.ev.upgrade() {
+                    self.release_output_buffers(&mut st, &pool);
+                }
+            }
             let mut emits = Vec::new();
             if let Ok(n) = r {
                 if n > 0 && self.sig.bytes_written.slot_count() > 0 {
@@ -889,13 +955,9 @@ impl Shared {
         }
         st.flush_posted = true;
         drop(st);
-        let weak = self.weak();
         if let Some(ev) = self.event_loop() {
-            ev.post(move |_| {
-                if let Some(s) = weak.upgrade() {
-                    s.flush_now();
-                }
-            });
+            let weak: Weak<dyn event_loop::Flush> = self.weak();
+            ev.defer_flush(weak);
         }
     }
 
@@ -1029,6 +1091,7 @@ impl Shared {
             Phase::Open | Phase::Pending => {
                 let event = {
                     let mut st = self.st.borrow_mut();
+                    self.supply_output(&mut st);
                     st.session.as_mut().and_then(|s| s.on_timeout(now))
                 };
                 match event {
@@ -1084,74 +1147,97 @@ impl Shared {
     // ----- reading ---------------------------------------------------------------
 
     fn on_readable(self: &Rc<Self>) {
-        let (n, eof, err) = {
-            let mut st = self.st.borrow_mut();
-            if st.phase == Phase::Pending || (st.reading_paused && st.phase == Phase::Open) {
-                return;
-            }
-            let budget = match st.read_buffer_size {
-                0 => READ_BUDGET,
-                n => n,
-            };
-            Self::fill(&mut st, budget)
+        let Some(pool) = self.ev.upgrade() else {
+            return;
         };
-        if n > 0 {
-            if let Some(ev) = self.event_loop() {
-                if let Some(s) = self.st.borrow_mut().session.as_mut() {
-                    s.note_received(ev.now());
+        let mut total = 0;
+        loop {
+            let (n, eof, err, full, budget) = {
+                let mut st = self.st.borrow_mut();
+                if st.phase == Phase::Pending || (st.reading_paused && st.phase == Phase::Open) {
+                    break;
+                }
+                let budget = match st.read_buffer_size {
+                    0 => READ_BUDGET,
+                    n => n,
+                };
+                let (n, eof, err, full) = Self::fill(&mut st, &pool, budget - total.min(budget));
+                (n, eof, err, full, budget)
+            };
+            total += n;
+            if n > 0 {
+                if let Some(ev) = self.event_loop() {
+                    if let Some(s) = self.st.borrow_mut().session.as_mut() {
+                        s.note_received(ev.now());
+                    }
                 }
             }
-        }
-        let generation = self.st.borrow().generation;
-        self.process_input();
-        if self.st.borrow().generation != generation {
-            // The input ended this connection or started another (a retry
-            // after 401): the end of stream read with it belongs to the old one.
-            return;
-        }
-        let budget = match self.st.borrow().read_buffer_size {
-            0 => READ_BUDGET,
-            n => n,
-        };
-        if n >= budget {
-            // More may be waiting: come back next turn (edge-triggered).
-            let weak = self.weak();
-            if let Some(ev) = self.event_loop() {
-                ev.post(move |ev| {
-                    if let Some(s) = weak.upgrade() {
-                        s.ready(ev, true, false);
-                    }
-                });
+            let generation = self.st.borrow().generation;
+            self.process_input();
+            if self.st.borrow().generation != generation {
+                // The input ended this connection or started another (a retry
+                // after 401): the end of stream read with it belongs to the old one.
+                return;
+            }
+            if let Some(e) = err {
+                self.emit_alerts();
+                return self.read_failed(e);
+            }
+            if eof {
+                self.emit_alerts();
+                return self.on_eof();
+            }
+            if !full {
+                break;
+            }
+            // The buffer was full: what fit is processed; read on, unless the
+            // budget for this turn is spent (come back next turn:
+            // edge-triggered readiness will not tell again) or nothing moved.
+            let stuck = {
+                let st = self.st.borrow();
+                st.rpos == 0 && st.rend == st.rbuf.len() && st.rend > 0
+            };
+            if total >= budget || stuck {
+                let weak = self.weak();
+                if let Some(ev) = self.event_loop() {
+                    ev.post(move |ev| {
+                        if let Some(s) = weak.upgrade() {
+                            s.ready(ev, true, false);
+                        }
+                    });
+                }
+                break;
             }
         }
         self.emit_alerts();
-        if let Some(e) = err {
-            let tls_failure = e
-                .get_ref()
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-            let phase = self.st.borrow().phase;
-            let server = self.st.borrow().server.upgrade();
-            let about_certificate = matches!(
-                tls_failure,
-                Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
-            );
-            if let (Some(tls), Phase::ServerHandshake, Some(server), true) =
-                (tls_failure, phase, server, about_certificate)
-            {
-                let error = crate::ssl::SslError::from_tls_failure(tls);
-                self.drop_silently();
-                server.report_tls_failure(error);
-                return;
-            }
-            let kind = SocketError::from_io(&e);
-            let msg = match kind {
-                SocketError::RemoteHostClosed => "The remote host closed the connection".to_owned(),
-                _ => e.to_string(),
-            };
-            self.connection_lost(kind, msg);
-        } else if eof {
-            self.on_eof();
+    }
+
+    /// A read failed: a TLS failure is judged (certificate problems on a
+    /// server are reported by the server), anything else ends the connection.
+    fn read_failed(self: &Rc<Self>, e: io::Error) {
+        let tls_failure = e
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+        let phase = self.st.borrow().phase;
+        let server = self.st.borrow().server.upgrade();
+        let about_certificate = matches!(
+            tls_failure,
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        );
+        if let (Some(tls), Phase::ServerHandshake, Some(server), true) =
+            (tls_failure, phase, server, about_certificate)
+        {
+            let error = crate::ssl::SslError::from_tls_failure(tls);
+            self.drop_silently();
+            server.report_tls_failure(error);
+            return;
         }
+        let kind = SocketError::from_io(&e);
+        let msg = match kind {
+            SocketError::RemoteHostClosed => "The remote host closed the connection".to_owned(),
+            _ => e.to_string(),
+        };
+        self.connection_lost(kind, msg);
     }
 
     fn on_eof(self: &Rc<Self>) {
@@ -1189,14 +1275,9 @@ impl Shared {
             }
         }
         self.reading.set(false);
-        let mut st = self.st.borrow_mut();
-        if st.rpos == st.rend && st.rbuf.len() > KEEP_BUFFER {
-            st.rbuf = Vec::new();
-            st.rpos = 0;
-            st.rend = 0;
-        }
-        drop(st);
         self.flush_now();
+        let mut st = self.st.borrow_mut();
+        self.release_buffers(&mut st);
     }
 
     /// Feeds the proxy's reply to the tunnel; once it is open, the upgrade
@@ -1513,6 +1594,7 @@ impl Shared {
             if st.rpos == st.rend {
                 return false;
             }
+            self.supply_output(st);
             let Some(session) = st.session.as_mut() else {
                 return false;
             };
@@ -1678,6 +1760,7 @@ impl Shared {
                 let result = {
                     let mut st = self.st.borrow_mut();
                     let st = &mut *st;
+                    self.supply_output(st);
                     match st.session.as_mut() {
                         Some(s) => {
                             let r = s.close(code, reason, now);
@@ -1878,10 +1961,13 @@ impl Shared {
                     );
                     Err(())
                 }
-                _ => Ok(st
-                    .session
-                    .as_mut()
-                    .is_some_and(|s| s.send_message(kind, payload, frame_size).is_ok())),
+                _ => {
+                    self.supply_output(st);
+                    Ok(st
+                        .session
+                        .as_mut()
+                        .is_some_and(|s| s.send_message(kind, payload, frame_size).is_ok()))
+                }
             }
         };
         let ok = match ok {
@@ -1907,6 +1993,7 @@ impl Shared {
                 return false;
             }
             st.last_ping = now;
+            self.supply_output(st);
             st.session
                 .as_mut()
                 .is_some_and(|s| s.send_ping(payload).is_ok())
@@ -1915,6 +2002,12 @@ impl Shared {
             self.schedule_flush();
         }
         ok
+    }
+}
+
+impl event_loop::Flush for Shared {
+    fn flush(self: Rc<Self>) {
+        self.flush_now();
     }
 }
 

@@ -1,0 +1,174 @@
+//! Memory in the steady state, counted with a counting global allocator
+//! (this test thread's allocations only): an idle connection holds no
+//! buffer, and echoing messages allocates nothing per message once warm.
+
+use qwebsocket::event_loop::EventLoop;
+use qwebsocket::{SslMode, WebSocket, WebSocketServer};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static TRACKED: Cell<bool> = const { Cell::new(false) };
+}
+
+fn tracked() -> bool {
+    TRACKED.try_with(Cell::get).unwrap_or(false)
+}
+
+// SAFETY: forwards to the system allocator; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if tracked() {
+            LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if tracked() {
+            LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        }
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if tracked() {
+            LIVE.fetch_add(
+                new_size as isize - layout.size() as isize,
+                Ordering::Relaxed,
+            );
+            ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        }
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn spin(ev: &EventLoop, until: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !until() {
+        assert!(Instant::now() < deadline, "timed out");
+        ev.process_events(Some(Duration::from_millis(10))).unwrap();
+    }
+}
+
+fn echo_server(ev: &EventLoop) -> (WebSocketServer, Rc<std::cell::RefCell<Vec<WebSocket>>>) {
+    let server = WebSocketServer::new(ev, "", SslMode::NonSecureMode);
+    server.set_max_pending_connections(10_000);
+    server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let accepted = Rc::new(std::cell::RefCell::new(Vec::new()));
+    let a = accepted.clone();
+    server.new_connection().connect(move |server| {
+        while let Some(ws) = server.next_pending_connection() {
+            ws.text_message_received().connect(|ws, t| {
+                ws.send_text_message(t);
+            });
+            ws.binary_message_received().connect(|ws, b| {
+                ws.send_binary_message(b);
+            });
+            a.borrow_mut().push(ws);
+        }
+    });
+    (server, accepted)
+}
+
+#[test]
+fn idle_connections_hold_no_buffer_and_echo_allocates_nothing_per_message() {
+    TRACKED.with(|t| t.set(true));
+    let ev = EventLoop::new().unwrap();
+    let (server, accepted) = echo_server(&ev);
+    let url = server.server_url().unwrap();
+
+    // ---- idle memory: 200 connections, before and after traffic ----
+    const N: usize = 200;
+    let echoes = Rc::new(Cell::new(0usize));
+    let mut clients = Vec::new();
+    for _ in 0..N {
+        let ws = WebSocket::new(&ev);
+        let e = echoes.clone();
+        ws.text_message_received()
+            .connect(move |_, _| e.set(e.get() + 1));
+        let e = echoes.clone();
+        ws.binary_message_received()
+            .connect(move |_, _| e.set(e.get() + 1));
+        ws.open(url.as_str()).unwrap();
+        clients.push(ws);
+    }
+    spin(&ev, || {
+        accepted.borrow().len() == N
+            && clients
+                .iter()
+                .all(|c| c.state() == qwebsocket::SocketState::Connected)
+    });
+    // Let every buffer of the handshakes go back.
+    for _ in 0..5 {
+        ev.process_events(Some(Duration::from_millis(1))).unwrap();
+    }
+    let connected = LIVE.load(Ordering::Relaxed);
+    for (i, c) in clients.iter().enumerate() {
+        c.send_text_message(&"x".repeat(1000 + i));
+        c.send_binary_message(&vec![7u8; 50_000]);
+    }
+    spin(&ev, || echoes.get() == 2 * N);
+    for _ in 0..5 {
+        ev.process_events(Some(Duration::from_millis(1))).unwrap();
+    }
+    let after_traffic = LIVE.load(Ordering::Relaxed);
+    let per_pair = (after_traffic - connected) / N as isize;
+    eprintln!(
+        "idle: {} bytes per client+server pair once connected, {} after traffic \
+         (the loop's shared buffer pools included)",
+        connected / N as isize,
+        after_traffic / N as isize
+    );
+    // The loop keeps a few pooled buffers (up to 16 of each kind), shared by
+    // all connections; spread over the connections, that is what remains.
+    let pools = (16 * 64 * 1024 + 16 * 64 * 1024) / N as isize;
+    assert!(
+        per_pair <= pools,
+        "traffic left {per_pair} bytes per connection pair behind"
+    );
+
+    // ---- steady state: one connection, closed loop, text and binary ----
+    let client = clients.pop().unwrap();
+    drop(clients);
+    let sent = Rc::new(Cell::new(0usize));
+    let (s, e) = (sent.clone(), echoes.clone());
+    let payload_text = "y".repeat(1024);
+    let payload_bin = vec![3u8; 16];
+    client.text_message_received().connect(move |ws, _| {
+        if s.get() < 4000 {
+            s.set(s.get() + 1);
+            ws.send_binary_message(&payload_bin);
+        }
+    });
+    let s = sent.clone();
+    client.binary_message_received().connect(move |ws, _| {
+        if s.get() < 4000 {
+            s.set(s.get() + 1);
+            ws.send_text_message(&payload_text);
+        }
+    });
+    let start = echoes.get();
+    client.send_text_message("warm up");
+    spin(&ev, || sent.get() >= 100);
+    let allocations = ALLOCATIONS.load(Ordering::Relaxed);
+    let messages = echoes.get();
+    spin(&ev, || sent.get() >= 4000 && echoes.get() > start + 4000);
+    let per_message = (ALLOCATIONS.load(Ordering::Relaxed) - allocations) as f64
+        / (echoes.get() - messages) as f64;
+    TRACKED.with(|t| t.set(false));
+    eprintln!("steady state: {per_message:.4} allocations per echoed message");
+    assert!(per_message < 0.01, "{per_message} allocations per message");
+}
