@@ -144,7 +144,7 @@ fn idle_connections_hold_no_buffer_and_echo_allocates_nothing_per_message() {
     let client = clients.pop().unwrap();
     drop(clients);
     let sent = Rc::new(Cell::new(0usize));
-    let (s, e) = (sent.clone(), echoes.clone());
+    let s = sent.clone();
     let payload_text = "y".repeat(1024);
     let payload_bin = vec![3u8; 16];
     client.text_message_received().connect(move |ws, _| {
