@@ -91,7 +91,8 @@ fn idle_connections_hold_no_buffer_and_echo_allocates_nothing_per_message() {
     let url = server.server_url().unwrap();
 
     // ---- idle memory: 200 connections, before and after traffic ----
-    const N: usize = 200;
+    // Below the SYN backlog seen on test machines (128): no connect is retried.
+    const N: usize = 100;
     let echoes = Rc::new(Cell::new(0usize));
     let mut clients = Vec::new();
     for _ in 0..N {
