@@ -87,7 +87,7 @@
 //! [`SlotId`]s increase with connection order, so finding a slot to disconnect
 //! is a binary search.
 
-use std::cell::{Cell, RefCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
@@ -139,6 +139,13 @@ struct Entry<F: ?Sized> {
 /// assert_eq!(greeting.slot_count(), 0);
 /// ```
 pub struct Signal<F: ?Sized> {
+    /// Made by the first `connect`: a signal nobody connected to costs one
+    /// pointer (a socket has about twenty signals and most stay unconnected).
+    state: OnceCell<Box<State<F>>>,
+}
+
+/// The slots of a signal and its emission bookkeeping.
+struct State<F: ?Sized> {
     /// Sorted by strictly increasing `id` (connection order). Outside of any
     /// emission it holds no tombstone.
     entries: RefCell<Vec<Entry<F>>>,
@@ -161,11 +168,20 @@ impl<F: ?Sized> Signal<F> {
     /// ```
     pub fn new() -> Self {
         Signal {
-            entries: RefCell::new(Vec::new()),
-            next_id: Cell::new(0),
-            depth: Cell::new(0),
-            has_tombstones: Cell::new(false),
+            state: OnceCell::new(),
         }
+    }
+
+    /// The state, made on first use.
+    fn state(&self) -> &State<F> {
+        self.state.get_or_init(|| {
+            Box::new(State {
+                entries: RefCell::new(Vec::new()),
+                next_id: Cell::new(0),
+                depth: Cell::new(0),
+                has_tombstones: Cell::new(false),
+            })
+        })
     }
 
     /// Connects a boxed slot; it is called on every emission until disconnected.
@@ -207,16 +223,19 @@ impl<F: ?Sized> Signal<F> {
     /// assert!(!signal.disconnect(id));
     /// ```
     pub fn disconnect(&self, id: SlotId) -> bool {
+        let Some(st) = self.state.get() else {
+            return false;
+        };
         let removed = {
-            let mut entries = self.entries.borrow_mut();
+            let mut entries = st.entries.borrow_mut();
             let Some(index) = position(&entries, id) else {
                 return false;
             };
             let removed = entries[index].slot.take();
-            if self.depth.get() == 0 {
+            if st.depth.get() == 0 {
                 entries.remove(index);
             } else if removed.is_some() {
-                self.has_tombstones.set(true);
+                st.has_tombstones.set(true);
             }
             removed
         };
@@ -238,13 +257,16 @@ impl<F: ?Sized> Signal<F> {
     /// assert!(!signal.is_connected(a));
     /// ```
     pub fn disconnect_all(&self) {
+        let Some(st) = self.state.get() else {
+            return;
+        };
         let removed: Vec<Rc<F>> = {
-            let mut entries = self.entries.borrow_mut();
+            let mut entries = st.entries.borrow_mut();
             let removed = entries.iter_mut().filter_map(|e| e.slot.take()).collect();
-            if self.depth.get() == 0 {
+            if st.depth.get() == 0 {
                 entries.clear();
             } else {
-                self.has_tombstones.set(true);
+                st.has_tombstones.set(true);
             }
             removed
         };
@@ -264,11 +286,13 @@ impl<F: ?Sized> Signal<F> {
     /// assert_eq!(signal.slot_count(), 2);
     /// ```
     pub fn slot_count(&self) -> usize {
-        self.entries
-            .borrow()
-            .iter()
-            .filter(|e| e.slot.is_some())
-            .count()
+        self.state.get().map_or(0, |st| {
+            st.entries
+                .borrow()
+                .iter()
+                .filter(|e| e.slot.is_some())
+                .count()
+        })
     }
 
     /// Whether the slot `id` is connected.
@@ -283,16 +307,20 @@ impl<F: ?Sized> Signal<F> {
     /// assert!(!signal.is_connected(id));
     /// ```
     pub fn is_connected(&self, id: SlotId) -> bool {
-        let entries = self.entries.borrow();
+        let Some(st) = self.state.get() else {
+            return false;
+        };
+        let entries = st.entries.borrow();
         position(&entries, id).is_some_and(|index| entries[index].slot.is_some())
     }
 
     /// Connects a slot already in an `Rc`: what the typed `connect` methods and
     /// [`Signal::connect_boxed`] come down to.
     pub(crate) fn connect_rc(&self, slot: Rc<F>) -> SlotId {
-        let id = self.next_id.get();
-        self.next_id.set(id + 1);
-        self.entries.borrow_mut().push(Entry {
+        let st = self.state();
+        let id = st.next_id.get();
+        st.next_id.set(id + 1);
+        st.entries.borrow_mut().push(Entry {
             id,
             slot: Some(slot),
         });
@@ -304,12 +332,15 @@ impl<F: ?Sized> Signal<F> {
     /// `emit` methods are `self.emit_with(|slot| slot(a0, a1, ...))`.
     #[allow(dead_code)] // Until the crate's objects emit through the macro.
     pub(crate) fn emit_with(&self, mut call: impl FnMut(&F)) {
-        let candidates = self.entries.borrow().len();
-        let _emission = Emission::enter(self);
+        let Some(st) = self.state.get() else {
+            return; // nothing was ever connected
+        };
+        let candidates = st.entries.borrow().len();
+        let _emission = Emission::enter(st);
         for index in 0..candidates {
             // Entries are neither removed nor moved while an emission runs, so
             // `index` still designates the same connection.
-            let slot = match self.entries.borrow().get(index) {
+            let slot = match st.entries.borrow().get(index) {
                 Some(Entry {
                     slot: Some(slot), ..
                 }) => Rc::clone(slot),
@@ -322,13 +353,15 @@ impl<F: ?Sized> Signal<F> {
     /// The capacity of the slot list, to check that emissions do not grow it.
     #[cfg(test)]
     fn capacity(&self) -> usize {
-        self.entries.borrow().capacity()
+        self.state
+            .get()
+            .map_or(0, |st| st.entries.borrow().capacity())
     }
 
     /// The length of the slot list, tombstones included.
     #[cfg(test)]
     fn entry_count(&self) -> usize {
-        self.entries.borrow().len()
+        self.state.get().map_or(0, |st| st.entries.borrow().len())
     }
 }
 
@@ -340,11 +373,11 @@ fn position<F: ?Sized>(entries: &[Entry<F>], id: SlotId) -> Option<usize> {
 /// One running emission. Dropping it (also when a slot panics) ends the
 /// emission, and the outermost one removes the tombstones.
 struct Emission<'a, F: ?Sized> {
-    signal: &'a Signal<F>,
+    signal: &'a State<F>,
 }
 
 impl<'a, F: ?Sized> Emission<'a, F> {
-    fn enter(signal: &'a Signal<F>) -> Self {
+    fn enter(signal: &'a State<F>) -> Self {
         signal.depth.set(signal.depth.get() + 1);
         Emission { signal }
     }
@@ -710,7 +743,7 @@ mod tests {
                 "a1", "b1<", "a2", "b2<", "a3", "b3<", ">b3", "c3", ">b2", "c2", ">b1", "c1"
             ]
         );
-        assert_eq!(signal.depth.get(), 0);
+        assert_eq!(signal.state().depth.get(), 0);
     }
 
     #[test]
@@ -769,7 +802,7 @@ mod tests {
         // After the outermost emission: b, c, e.
         assert_eq!(signal.entry_count(), 3);
         assert_eq!(signal.slot_count(), 3);
-        assert!(!signal.has_tombstones.get());
+        assert!(!signal.state().has_tombstones.get());
         signal.emit(5);
         assert_eq!(taken(&log), ["b5<", ">b5", "c5", "e5"]);
         assert!(signal.is_connected(e_id.get().unwrap()));
@@ -976,7 +1009,7 @@ mod tests {
         signal.connect(move |v| log2.borrow_mut().push(format!("c{v}")));
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| signal.emit(1)));
         assert!(result.is_err());
-        assert_eq!(signal.depth.get(), 0);
+        assert_eq!(signal.state().depth.get(), 0);
         assert_eq!(signal.entry_count(), 2, "the tombstone of a was removed");
         armed.set(false);
         signal.emit(2);
@@ -1111,7 +1144,7 @@ mod tests {
                     }
                     self.signal.disconnect_all();
                 }
-                7 if self.signal.depth.get() < 4 => self.emit(),
+                7 if self.signal.state().depth.get() < 4 => self.emit(),
                 _ => {}
             }
         }
@@ -1132,7 +1165,7 @@ mod tests {
         for _ in 0..300 {
             stress.emit();
             // Outside of any emission: no tombstone, ids in connection order.
-            let entries = stress.signal.entries.borrow();
+            let entries = stress.signal.state().entries.borrow();
             assert!(entries.iter().all(|e| e.slot.is_some()));
             assert!(entries.windows(2).all(|w| w[0].id < w[1].id));
             drop(entries);
