@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod examples;
 pub mod proxies;
 
 use qwebsocket::protocol::mask::apply_mask;
