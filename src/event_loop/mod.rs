@@ -52,6 +52,11 @@ pub(crate) trait Flush {
     fn flush(self: Rc<Self>);
 }
 
+/// Something with a timer of its own (see `EventLoop::add_target_timer`).
+pub(crate) trait OnTimer {
+    fn on_timer(self: Rc<Self>, ev: &EventLoop);
+}
+
 type Posted = Box<dyn FnOnce(&EventLoop)>;
 type RemotePosted = Box<dyn FnOnce(&EventLoop) + Send>;
 
@@ -85,8 +90,22 @@ pub(crate) struct LoopInner {
     system_proxy: Cell<bool>,
     /// Connections with corked output, written on the next turn.
     to_flush: RefCell<Vec<Weak<dyn Flush>>>,
+    /// Sources to call `ready(readable)` again on the next turn (they stopped
+    /// reading to let others run; edge-triggered readiness will not repeat).
+    to_resume: RefCell<Vec<Weak<dyn IoHandler>>>,
+    /// The other halves of `to_flush` and `to_resume` (see `run_flushes`).
+    spare_flush: RefCell<Vec<Weak<dyn Flush>>>,
+    spare_resume: RefCell<Vec<Weak<dyn IoHandler>>>,
     /// Read buffers lent to connections while they read (see `BufferPool`).
     pub(crate) read_buffers: RefCell<Vec<Vec<u8>>>,
+    /// Read buffers kept across turns by connections with a partial frame.
+    held_read_buffers: Cell<usize>,
+    /// Read buffers grown for frames larger than `READ_BUFFER`.
+    large_read_buffers: RefCell<Vec<Vec<u8>>>,
+    /// Output buffers grown for large messages.
+    large_write_buffers: RefCell<Vec<Vec<u8>>>,
+    /// A list reused to collect a session's idle buffers.
+    spare: RefCell<Vec<Vec<u8>>>,
     /// Empty output buffers, lent to connections while they have output.
     pub(crate) write_buffers: RefCell<Vec<Vec<u8>>>,
     pub(crate) fake: Option<Rc<FakeNet>>,
@@ -245,7 +264,14 @@ impl EventLoop {
                 application_proxy: RefCell::new(crate::proxy::Proxy::default()),
                 system_proxy: Cell::new(false),
                 to_flush: RefCell::new(Vec::new()),
+                to_resume: RefCell::new(Vec::new()),
+                spare_flush: RefCell::new(Vec::new()),
+                spare_resume: RefCell::new(Vec::new()),
                 read_buffers: RefCell::new(Vec::new()),
+                large_read_buffers: RefCell::new(Vec::new()),
+                held_read_buffers: Cell::new(0),
+                large_write_buffers: RefCell::new(Vec::new()),
+                spare: RefCell::new(Vec::new()),
                 write_buffers: RefCell::new(Vec::new()),
                 fake,
             }),
@@ -356,7 +382,18 @@ impl EventLoop {
     /// assert!(fired.get());
     /// ```
     pub fn add_timer_at(&self, deadline: Instant, f: impl FnOnce(&EventLoop) + 'static) -> TimerId {
-        self.inner.timers.borrow_mut().add(deadline, Box::new(f))
+        self.inner
+            .timers
+            .borrow_mut()
+            .add(deadline, timers::TimerFn::Once(Box::new(f)))
+    }
+
+    /// Calls `target.on_timer` at `deadline`, without allocating.
+    pub(crate) fn add_target_timer(&self, deadline: Instant, target: Weak<dyn OnTimer>) -> TimerId {
+        self.inner
+            .timers
+            .borrow_mut()
+            .add(deadline, timers::TimerFn::Target(target))
     }
 
     /// Cancels a timer; returns false if it already fired or was cancelled.
@@ -414,6 +451,7 @@ impl EventLoop {
             .unwrap_or(false);
         if !self.inner.posted.borrow().is_empty()
             || !self.inner.to_flush.borrow().is_empty()
+            || !self.inner.to_resume.borrow().is_empty()
             || remote_waiting
         {
             return Some(self.now());
@@ -505,6 +543,7 @@ impl EventLoop {
         let wait = if ran > 0
             || !self.inner.posted.borrow().is_empty()
             || !self.inner.to_flush.borrow().is_empty()
+            || !self.inner.to_resume.borrow().is_empty()
             || self.inner.quit.get()
         {
             Some(Duration::ZERO)
@@ -557,24 +596,39 @@ impl EventLoop {
         self.inner.to_flush.borrow_mut().push(what);
     }
 
-    /// Writes the corked output of every connection queued so far.
+    /// Calls `what.ready(readable)` on the next turn, without allocating.
+    pub(crate) fn resume_reading(&self, what: Weak<dyn IoHandler>) {
+        self.inner.to_resume.borrow_mut().push(what);
+    }
+
+    /// Writes the corked output of every connection queued so far, and
+    /// resumes the sources that asked for it.
     fn run_flushes(&self) -> usize {
-        let mut batch = std::mem::take(&mut *self.inner.to_flush.borrow_mut());
-        let ran = batch.len();
+        let mut ran = self.run_resumes();
+        // Two vectors take turns (what is queued while this batch runs goes
+        // into the other), so that no turn allocates.
+        let spare = std::mem::take(&mut *self.inner.spare_flush.borrow_mut());
+        let mut batch = std::mem::replace(&mut *self.inner.to_flush.borrow_mut(), spare);
+        ran += batch.len();
         for what in batch.drain(..) {
             if let Some(what) = what.upgrade() {
                 what.flush();
             }
         }
-        // Keep the vector's memory (no allocation per turn), and what was
-        // queued meanwhile.
-        let mut queue = self.inner.to_flush.borrow_mut();
-        if queue.is_empty() {
-            *queue = batch;
-        } else {
-            batch.append(&mut queue);
-            *queue = batch;
+        *self.inner.spare_flush.borrow_mut() = batch;
+        ran
+    }
+
+    fn run_resumes(&self) -> usize {
+        let spare = std::mem::take(&mut *self.inner.spare_resume.borrow_mut());
+        let mut batch = std::mem::replace(&mut *self.inner.to_resume.borrow_mut(), spare);
+        let ran = batch.len();
+        for what in batch.drain(..) {
+            if let Some(what) = what.upgrade() {
+                what.ready(self, true, false);
+            }
         }
+        *self.inner.spare_resume.borrow_mut() = batch;
         ran
     }
 
@@ -608,7 +662,7 @@ impl EventLoop {
             let due = self.inner.timers.borrow_mut().pop_due(now, newest);
             match due {
                 Some(f) => {
-                    f(self);
+                    f.call(self);
                     ran += 1;
                 }
                 None => break,
@@ -687,6 +741,34 @@ impl EventLoop {
         if let Some(object) = object {
             self.post(move |_| drop(object));
         }
+    }
+
+    /// Frees the buffers the loop keeps for reuse (read and output buffers
+    /// that connections give back when they have nothing in flight), and
+    /// returns how many bytes that was. The loop keeps at most 16 small and
+    /// 2 large buffers of each kind, whatever the number of connections;
+    /// call this after a burst of large messages to give the memory back at
+    /// once. Busy connections take new buffers as they need them.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::EventLoop;
+    /// let ev = EventLoop::new()?;
+    /// assert_eq!(ev.trim_buffers(), 0); // nothing pooled yet
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn trim_buffers(&self) -> usize {
+        let inner = &self.inner;
+        let mut freed = 0;
+        for pool in [
+            &inner.read_buffers,
+            &inner.large_read_buffers,
+            &inner.write_buffers,
+            &inner.large_write_buffers,
+        ] {
+            let taken = std::mem::take(&mut *pool.borrow_mut());
+            freed += taken.iter().map(Vec::capacity).sum::<usize>();
+        }
+        freed
     }
 
     /// Number of objects the loop keeps alive (open connections): a socket
@@ -810,8 +892,15 @@ impl EventLoop {
 
 /// Size of the read buffers a loop lends to its connections.
 pub(crate) const READ_BUFFER: usize = 64 * 1024;
+/// How many connections may keep a read buffer across turns while a frame
+/// is incomplete (the others keep a copy of the few bytes they have).
+const HELD_READ_BUFFERS: usize = 64;
 /// How many idle buffers of each kind a loop keeps.
 const POOLED: usize = 16;
+/// Read buffers grown for large frames are pooled up to this size...
+const LARGEST_POOLED_READ: usize = 4 << 20;
+/// ... and this many.
+const POOLED_LARGE: usize = 2;
 /// Output buffers larger than this are freed rather than pooled.
 const LARGEST_POOLED_OUTPUT: usize = 256 * 1024;
 
@@ -828,12 +917,46 @@ impl LoopInner {
             .unwrap_or_else(|| vec![0; READ_BUFFER])
     }
 
-    /// Takes back a read buffer (one of another size is freed).
+    /// Takes back a read buffer. One grown for a large frame is kept too
+    /// (a few, up to `LARGEST_POOLED_READ`), so that a stream of large
+    /// messages neither allocates nor zeroes a buffer for each.
     pub(crate) fn give_read_buffer(&self, buf: Vec<u8>) {
-        let mut pool = self.read_buffers.borrow_mut();
-        if buf.len() == READ_BUFFER && pool.len() < POOLED {
-            pool.push(buf);
+        if buf.len() == READ_BUFFER {
+            let mut pool = self.read_buffers.borrow_mut();
+            if pool.len() < POOLED {
+                pool.push(buf);
+            }
+        } else if buf.len() > READ_BUFFER && buf.len() <= LARGEST_POOLED_READ {
+            let mut large = self.large_read_buffers.borrow_mut();
+            if large.len() < POOLED_LARGE {
+                large.push(buf);
+            }
         }
+    }
+
+    /// Asks to keep a read buffer across turns (a partial frame waits for
+    /// more bytes): granted to a bounded number of connections, so that many
+    /// slow peers cannot make the loop hold a buffer each.
+    pub(crate) fn hold_read_buffer(&self) -> bool {
+        let held = self.held_read_buffers.get();
+        let granted = held < HELD_READ_BUFFERS;
+        if granted {
+            self.held_read_buffers.set(held + 1);
+        }
+        granted
+    }
+
+    /// A connection stopped holding its read buffer.
+    pub(crate) fn release_held_read_buffer(&self) {
+        let held = self.held_read_buffers.get();
+        self.held_read_buffers.set(held.saturating_sub(1));
+    }
+
+    /// A pooled read buffer of at least `len` initialized bytes, if any.
+    pub(crate) fn take_large_read_buffer(&self, len: usize) -> Option<Vec<u8>> {
+        let mut large = self.large_read_buffers.borrow_mut();
+        let i = large.iter().position(|b| b.len() >= len)?;
+        Some(large.swap_remove(i))
     }
 
     /// An empty output buffer (with some capacity if one is pooled).
@@ -841,28 +964,39 @@ impl LoopInner {
         self.write_buffers.borrow_mut().pop().unwrap_or_default()
     }
 
-    /// Takes back an empty buffer (a large one, or one too many, is freed).
+    /// Takes back an empty buffer; a few large ones are kept apart (up to
+    /// `LARGEST_POOLED_READ`), the rest beyond the pool's size is freed.
     pub(crate) fn give_write_buffer(&self, buf: Vec<u8>) {
-        let mut pool = self.write_buffers.borrow_mut();
-        if pool.len() < POOLED && buf.capacity() <= LARGEST_POOLED_OUTPUT {
-            pool.push(buf);
+        if buf.capacity() <= LARGEST_POOLED_OUTPUT {
+            let mut pool = self.write_buffers.borrow_mut();
+            if pool.len() < POOLED {
+                pool.push(buf);
+            }
+        } else if buf.capacity() <= LARGEST_POOLED_READ {
+            let mut large = self.large_write_buffers.borrow_mut();
+            if large.len() < POOLED_LARGE {
+                large.push(buf);
+            }
         }
     }
 
+    /// An empty output buffer with room for `len` bytes, if a large one is
+    /// pooled.
+    pub(crate) fn take_large_write_buffer(&self, len: usize) -> Option<Vec<u8>> {
+        let mut large = self.large_write_buffers.borrow_mut();
+        let i = large.iter().position(|b| b.capacity() >= len)?;
+        Some(large.swap_remove(i))
+    }
+
     /// Takes the buffers a session does not need now (output written,
-    /// no message being assembled) into the pool.
+    /// no message being assembled) into the pools.
     pub(crate) fn reclaim_buffers(&self, session: &mut crate::protocol::Session) {
-        let mut pool = self.write_buffers.borrow_mut();
-        let before = pool.len();
-        session.take_idle_buffers(&mut pool);
-        let mut i = before;
-        while i < pool.len() {
-            if i >= POOLED || pool[i].capacity() > LARGEST_POOLED_OUTPUT {
-                pool.swap_remove(i);
-            } else {
-                i += 1;
-            }
+        let mut spare = std::mem::take(&mut *self.spare.borrow_mut());
+        session.take_idle_buffers(&mut spare);
+        for buf in spare.drain(..) {
+            self.give_write_buffer(buf);
         }
+        *self.spare.borrow_mut() = spare;
     }
 
     pub(crate) fn park_lookup(&self, done: Box<dyn FnOnce(&EventLoop, LookupResult)>) -> u64 {

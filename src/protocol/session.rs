@@ -370,11 +370,9 @@ impl Session {
     pub fn consume_output(&mut self, n: usize) {
         self.out_pos = (self.out_pos + n).min(self.out.len());
         if self.out_pos == self.out.len() {
+            // The buffer is kept; `take_idle_buffers` hands it over.
             self.out.clear();
             self.out_pos = 0;
-            if self.out.capacity() > 64 * 1024 {
-                self.out = Vec::new();
-            }
         }
     }
 
@@ -432,30 +430,35 @@ impl Session {
         }
     }
 
-    /// Gives the session an empty buffer to queue output into, if it has
-    /// none (see [`Session::take_idle_buffers`]); otherwise drops it back to
-    /// the caller by returning it.
+    /// Offers the session an empty buffer to queue output into (see
+    /// [`Session::take_idle_buffers`]). It is taken if nothing is queued and
+    /// it is larger than the buffer the session has; the buffer not used is
+    /// returned (if it has any capacity).
     ///
     /// ```
     /// use qwebsocket::protocol::{Role, Session, SessionConfig};
     /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
     /// assert!(s.supply_output_buffer(Vec::with_capacity(4096)).is_none());
-    /// assert!(s.supply_output_buffer(Vec::with_capacity(4096)).is_some()); // has one now
+    /// assert_eq!(s.output_capacity(), 4096);
+    /// // A smaller one comes back; a larger one is swapped in.
+    /// assert_eq!(s.supply_output_buffer(Vec::with_capacity(100)).unwrap().capacity(), 100);
+    /// let old = s.supply_output_buffer(Vec::with_capacity(1 << 20)).unwrap();
+    /// assert_eq!((old.capacity(), s.output_capacity()), (4096, 1 << 20));
     /// ```
     pub fn supply_output_buffer(&mut self, mut buf: Vec<u8>) -> Option<Vec<u8>> {
-        if self.out.capacity() == 0 {
+        if self.out_pos == self.out.len() && buf.capacity() > self.out.capacity() {
             buf.clear();
-            self.out = buf;
             self.out_pos = 0;
-            None
+            let old = std::mem::replace(&mut self.out, buf);
+            (old.capacity() > 0).then_some(old)
         } else {
-            Some(buf)
+            (buf.capacity() > 0).then_some(buf)
         }
     }
 
-    /// Whether the session has an output buffer with room already.
-    pub fn has_output_buffer(&self) -> bool {
-        self.out.capacity() > 0
+    /// The capacity of the output buffer (0: the session holds none).
+    pub fn output_capacity(&self) -> usize {
+        self.out.capacity()
     }
 
     /// The assembled fragmented message ([`Data::Message`]). Give the buffer

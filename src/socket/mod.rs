@@ -124,6 +124,9 @@ pub(crate) struct Inner {
     pub(crate) continue_interrupted: bool,
     /// A 401 was answered with credentials already (one retry only).
     pub(crate) auth_tried: bool,
+    /// The read buffer is the loop's, kept across turns for a partial frame
+    /// (counted by the loop, which bounds how many connections may).
+    rbuf_held: bool,
     /// Reading stopped by the application (TCP pushes back on the peer).
     pub(crate) reading_paused: bool,
     /// Bytes read per readiness event at most (0: the default budget).
@@ -181,6 +184,7 @@ impl Shared {
                 generation: 0,
                 transport: None,
                 rbuf: Vec::new(),
+                rbuf_held: false,
                 rpos: 0,
                 rend: 0,
                 pre: Vec::new(),
@@ -339,7 +343,7 @@ impl Shared {
         };
         let emits = {
             let mut st = self.st.borrow_mut();
-            Self::reset_connection(&mut st);
+            self.reset_connection(&mut st);
             st.role = Role::Client;
             st.url = Some(url);
             st.request = Some(request);
@@ -381,14 +385,12 @@ impl Shared {
         self.emit_all(emits);
     }
 
-    fn reset_connection(st: &mut Inner) {
+    fn reset_connection(&self, st: &mut Inner) {
         // Buffers lent to a slot that is running now are not given back.
         st.generation += 1;
         st.transport = None;
+        self.return_read_buffer(st);
         st.session = None;
-        st.rbuf = Vec::new();
-        st.rpos = 0;
-        st.rend = 0;
         st.pre = Vec::new();
         st.shut_down = false;
         st.subprotocol = None;
@@ -486,7 +488,7 @@ impl Shared {
     fn fail_connect(self: &Rc<Self>, error: SocketError, message: String) {
         let emits = {
             let mut st = self.st.borrow_mut();
-            Self::reset_connection(&mut st);
+            self.reset_connection(&mut st);
             st.phase = Phase::Idle;
             st.error = error;
             st.error_string = message;
@@ -805,7 +807,15 @@ impl Shared {
                     }
                     // One frame (or handshake head) larger than the buffer.
                     let grow = needed.clamp(READ_CHUNK, 1 << 20);
-                    st.rbuf.resize(st.rend + grow, 0);
+                    let want = st.rend + grow;
+                    match pool.take_large_read_buffer(want) {
+                        Some(mut larger) => {
+                            larger[..st.rend].copy_from_slice(&st.rbuf[..st.rend]);
+                            let old = std::mem::replace(&mut st.rbuf, larger);
+                            pool.give_read_buffer(old);
+                        }
+                        None => st.rbuf.resize(want, 0),
+                    }
                 }
             }
             match t.stream().read(&mut st.rbuf[st.rend..]) {
@@ -834,13 +844,38 @@ impl Shared {
             return;
         };
         let left = st.rend - st.rpos;
-        if st.rbuf.len() >= event_loop::READ_BUFFER && left <= KEEP_TAIL {
-            let tail = st.rbuf[st.rpos..st.rend].to_vec();
-            pool.give_read_buffer(std::mem::replace(&mut st.rbuf, tail));
-            st.rpos = 0;
-            st.rend = left;
+        if st.rbuf.len() >= event_loop::READ_BUFFER {
+            if left == 0 {
+                self.return_read_buffer(st);
+            } else if !st.rbuf_held && pool.hold_read_buffer() {
+                // Part of a frame waits for more: keep the buffer (a bounded
+                // number of connections per loop may), so that nothing is
+                // copied or allocated.
+                st.rbuf_held = true;
+            } else if !st.rbuf_held && left <= KEEP_TAIL {
+                // Too many holders: keep only the tail, in a buffer of its own.
+                let tail = st.rbuf[st.rpos..st.rend].to_vec();
+                pool.give_read_buffer(std::mem::replace(&mut st.rbuf, tail));
+                st.rpos = 0;
+                st.rend = left;
+            }
         }
         self.release_output_buffers(st, &pool);
+    }
+
+    /// Gives the read buffer (if it is the loop's) back; the connection
+    /// holds none after this.
+    fn return_read_buffer(&self, st: &mut Inner) {
+        let buf = std::mem::take(&mut st.rbuf);
+        st.rpos = 0;
+        st.rend = 0;
+        let held = std::mem::replace(&mut st.rbuf_held, false);
+        if let Some(pool) = self.ev.upgrade() {
+            if held {
+                pool.release_held_read_buffer();
+            }
+            pool.give_read_buffer(buf);
+        }
     }
 
     fn release_output_buffers(&self, st: &mut Inner, pool: &LoopInner) {
@@ -849,14 +884,28 @@ impl Shared {
         }
     }
 
-    /// Gives the session an output buffer from the loop before it queues.
-    fn supply_output(&self, st: &mut Inner) {
-        if let (Some(session), Some(pool)) = (st.session.as_mut(), self.ev.upgrade()) {
-            if !session.has_output_buffer() {
-                let buf = pool.take_write_buffer();
-                if let Some(back) = session.supply_output_buffer(buf) {
-                    pool.give_write_buffer(back);
-                }
+    /// Gives the session an output buffer from the loop before it queues
+    /// about `len` bytes: a pooled one if it has none, or a large pooled one
+    /// for a large message if nothing is queued.
+    fn supply_output(&self, st: &mut Inner, len: usize) {
+        let (Some(session), Some(pool)) = (st.session.as_mut(), self.ev.upgrade()) else {
+            return;
+        };
+        let offer = if session.output_capacity() == 0 {
+            if len > event_loop::READ_BUFFER {
+                pool.take_large_write_buffer(len)
+                    .or_else(|| Some(pool.take_write_buffer()))
+            } else {
+                Some(pool.take_write_buffer())
+            }
+        } else if len > session.output_capacity() && session.queued() == 0 {
+            pool.take_large_write_buffer(len)
+        } else {
+            None
+        };
+        if let Some(buf) = offer {
+            if let Some(back) = session.supply_output_buffer(buf) {
+                pool.give_write_buffer(back);
             }
         }
     }
@@ -1036,18 +1085,13 @@ impl Shared {
             ev.cancel_timer(id);
         }
         if let Some(at) = want {
-            let weak = self.weak();
-            let id = ev.add_timer_at(at, move |ev| {
-                if let Some(s) = weak.upgrade() {
-                    s.st.borrow_mut().timer = None;
-                    s.on_timer(ev);
-                }
-            });
+            let weak: Weak<dyn event_loop::OnTimer> = self.weak();
+            let id = ev.add_target_timer(at, weak);
             st.timer = Some((id, at));
         }
     }
 
-    fn on_timer(self: &Rc<Self>, ev: &EventLoop) {
+    fn timer_fired(self: &Rc<Self>, ev: &EventLoop) {
         let now = ev.now();
         let (phase, due, proxy_due) = {
             let st = self.st.borrow();
@@ -1091,7 +1135,7 @@ impl Shared {
             Phase::Open | Phase::Pending => {
                 let event = {
                     let mut st = self.st.borrow_mut();
-                    self.supply_output(&mut st);
+                    self.supply_output(&mut st, 0);
                     st.session.as_mut().and_then(|s| s.on_timeout(now))
                 };
                 match event {
@@ -1198,13 +1242,9 @@ impl Shared {
                 st.rpos == 0 && st.rend == st.rbuf.len() && st.rend > 0
             };
             if total >= budget || stuck {
-                let weak = self.weak();
                 if let Some(ev) = self.event_loop() {
-                    ev.post(move |ev| {
-                        if let Some(s) = weak.upgrade() {
-                            s.ready(ev, true, false);
-                        }
-                    });
+                    let weak: Weak<dyn IoHandler> = self.weak();
+                    ev.resume_reading(weak);
                 }
                 break;
             }
@@ -1594,7 +1634,7 @@ impl Shared {
             if st.rpos == st.rend {
                 return false;
             }
-            self.supply_output(st);
+            self.supply_output(st, 0);
             let Some(session) = st.session.as_mut() else {
                 return false;
             };
@@ -1760,7 +1800,7 @@ impl Shared {
                 let result = {
                     let mut st = self.st.borrow_mut();
                     let st = &mut *st;
-                    self.supply_output(st);
+                    self.supply_output(st, 0);
                     match st.session.as_mut() {
                         Some(s) => {
                             let r = s.close(code, reason, now);
@@ -1830,7 +1870,7 @@ impl Shared {
                 emits.push(Emit::AboutToClose);
             }
             let alerts = Self::closing_alerts(&mut st);
-            Self::reset_connection(&mut st);
+            self.reset_connection(&mut st);
             st.phase = Phase::Idle;
             if st.state != SocketState::Unconnected {
                 st.state = SocketState::Unconnected;
@@ -1879,7 +1919,7 @@ impl Shared {
                     st.close_code = CloseCode::AbnormalDisconnection;
                     st.close_reason.clear();
                     let alerts = Self::closing_alerts(&mut st);
-                    Self::reset_connection(&mut st);
+                    self.reset_connection(&mut st);
                     st.phase = Phase::Idle;
                     let mut emits = vec![Emit::Error(kind)];
                     if st.state == SocketState::Connected {
@@ -1909,7 +1949,7 @@ impl Shared {
                 return;
             }
             let alerts = Self::closing_alerts(&mut st);
-            Self::reset_connection(&mut st);
+            self.reset_connection(&mut st);
             st.phase = Phase::Idle;
             let mut emits = Vec::new();
             if st.state == SocketState::Connected {
@@ -1934,7 +1974,7 @@ impl Shared {
     /// Server side before the upgrade: close without telling anyone.
     fn drop_silently(self: &Rc<Self>) {
         let mut st = self.st.borrow_mut();
-        Self::reset_connection(&mut st);
+        self.reset_connection(&mut st);
         st.phase = Phase::Idle;
         st.state = SocketState::Unconnected;
         self.release_alive(&mut st);
@@ -1962,7 +2002,7 @@ impl Shared {
                     Err(())
                 }
                 _ => {
-                    self.supply_output(st);
+                    self.supply_output(st, payload.len() + 14);
                     Ok(st
                         .session
                         .as_mut()
@@ -1993,7 +2033,7 @@ impl Shared {
                 return false;
             }
             st.last_ping = now;
-            self.supply_output(st);
+            self.supply_output(st, 0);
             st.session
                 .as_mut()
                 .is_some_and(|s| s.send_ping(payload).is_ok())
@@ -2002,6 +2042,23 @@ impl Shared {
             self.schedule_flush();
         }
         ok
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if self.st.get_mut().rbuf_held {
+            if let Some(pool) = self.ev.upgrade() {
+                pool.release_held_read_buffer();
+            }
+        }
+    }
+}
+
+impl event_loop::OnTimer for Shared {
+    fn on_timer(self: Rc<Self>, ev: &EventLoop) {
+        self.st.borrow_mut().timer = None;
+        self.timer_fired(ev);
     }
 }
 
