@@ -434,11 +434,19 @@ impl WebSocket {
                 {
                     let mut st = self.shared.st.borrow_mut();
                     st.auth_tried = false;
-                    st.proxy_auth_tried = false;
-                    st.via = self
+                    let setting = st
+                        .proxying
+                        .as_ref()
+                        .map_or_else(Proxy::default, |p| p.setting.clone());
+                    let via = self
                         .shared
                         .event_loop()
-                        .and_then(|ev| ev.effective_proxy(&st.proxy, &url));
+                        .and_then(|ev| ev.effective_proxy(&setting, &url));
+                    if via.is_some() || st.proxying.is_some() {
+                        let p = st.proxying();
+                        p.auth_tried = false;
+                        p.via = via;
+                    }
                 }
                 self.shared.start_client(url, req, tls);
                 Ok(())
@@ -511,10 +519,10 @@ impl WebSocket {
             .clone()
             .unwrap_or_else(|| url::Url::parse("ws://invalid/").expect("a valid constant URL"));
         let mut r = Request::new(url);
-        match &st.server_request {
+        match st.server_head.as_deref().map(server_request) {
             Some(req) => {
-                for (n, v) in &req.headers {
-                    r.set_header(n, v);
+                for (n, v) in req.map(|req| req.headers).unwrap_or_default() {
+                    r.set_header(&n, &v);
                 }
             }
             None => {
@@ -661,7 +669,7 @@ impl WebSocket {
     /// assert_eq!(proxy.take_bytes(), [5, 2, 0, 2]); // SOCKS5: no auth or user/password
     /// ```
     pub fn set_proxy(&self, proxy: Proxy) {
-        self.shared.st.borrow_mut().proxy = proxy;
+        self.shared.st.borrow_mut().proxying().setting = proxy;
     }
 
     /// The proxy setting.
@@ -675,7 +683,10 @@ impl WebSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn proxy(&self) -> Proxy {
-        self.shared.st.borrow().proxy.clone()
+        let st = self.shared.st.borrow();
+        st.proxying
+            .as_ref()
+            .map_or_else(Proxy::default, |p| p.setting.clone())
     }
 
     /// Sets how long a proxy may take, from `open` until the tunnel to the
@@ -702,7 +713,7 @@ impl WebSocket {
     /// assert_eq!(ws.error(), SocketError::ProxyConnectionTimeout);
     /// ```
     pub fn set_proxy_timeout(&self, timeout: Option<Duration>) {
-        self.shared.st.borrow_mut().proxy_timeout = timeout;
+        self.shared.st.borrow_mut().proxying().timeout = timeout;
     }
 
     /// The proxy timeout (see [`WebSocket::set_proxy_timeout`]).
@@ -715,7 +726,10 @@ impl WebSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn proxy_timeout(&self) -> Option<Duration> {
-        self.shared.st.borrow().proxy_timeout
+        let st = self.shared.st.borrow();
+        st.proxying
+            .as_ref()
+            .map_or(Some(crate::socket::DEFAULT_PROXY_TIMEOUT), |p| p.timeout)
     }
 
     /// Emitted when the proxy asks for credentials that the proxy setting
@@ -1359,8 +1373,8 @@ impl WebSocket {
         if let Some(req) = &st.request {
             return req.resource.clone();
         }
-        if let Some(req) = &st.server_request {
-            return req.target.clone();
+        if let Some(head) = st.server_head.as_deref() {
+            return server_request(head).map(|r| r.target).unwrap_or_default();
         }
         String::new()
     }
@@ -2201,4 +2215,12 @@ impl WebSocket {
     pub fn bytes_written(&self) -> &Signal<dyn Fn(&WebSocket, u64)> {
         &self.shared.sig.bytes_written
     }
+}
+
+/// The request a server-side socket was opened with, parsed again from its
+/// head (kept as received: one allocation rather than one per header).
+fn server_request(head: &[u8]) -> Option<crate::protocol::handshake::server::ServerRequest> {
+    crate::socket::parse_server_head(head, head.len() + 1)
+        .ok()
+        .flatten()
 }

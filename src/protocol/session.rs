@@ -243,7 +243,9 @@ pub struct Session {
     last_rx: Instant,
     out: Vec<u8>,
     out_pos: usize,
-    masks: MaskSource,
+    /// Where client masking keys come from; the random default is made on
+    /// first use (a server never needs one).
+    masks: Option<MaskSource>,
     /// What we sent in our close frame.
     sent_close: Option<(CloseCode, String)>,
     /// Keepalive: when the last keepalive ping went out.
@@ -305,7 +307,7 @@ impl Session {
             last_rx: now,
             out: Vec::new(),
             out_pos: 0,
-            masks: random_masks(),
+            masks: None,
             sent_close: None,
             last_keepalive: now,
             awaiting_pong: None,
@@ -331,7 +333,7 @@ impl Session {
     /// Replaces the source of masking keys (client side). A source that
     /// returns `[0; 4]` still masks, with a key of zeros (the frame is valid).
     pub fn set_mask_source(&mut self, source: Option<MaskSource>) {
-        self.masks = source.unwrap_or_else(random_masks);
+        self.masks = source;
     }
 
     /// Where the closing handshake is.
@@ -745,7 +747,7 @@ impl Session {
 
     fn queue_frame_parts(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
         let mask = match self.role {
-            Role::Client => Some((self.masks)()),
+            Role::Client => Some(self.masks.get_or_insert_with(random_masks)()),
             Role::Server => None,
         };
         let header = FrameHeader {

@@ -15,6 +15,7 @@ use crate::SocketError;
 use crate::event_loop::{self, EventLoop, IoHandler, LoopInner, TimerId};
 use crate::protocol::handshake::MAX_HEADER_BLOCK;
 use crate::protocol::handshake::client::{ClientRequest, generate_key, parse_response};
+pub(crate) use crate::protocol::handshake::server::parse_request as parse_server_head;
 use crate::protocol::handshake::server::{
     ServerRequest, accept_response, error_response, parse_request,
 };
@@ -82,7 +83,9 @@ pub(crate) struct Inner {
     pre: Vec<u8>,
     pub(crate) session: Option<Session>,
     pub(crate) request: Option<ClientRequest>,
-    pub(crate) server_request: Option<ServerRequest>,
+    /// Server side: the client's request head as received (one allocation;
+    /// parsed again when `request()` asks for its headers).
+    pub(crate) server_head: Option<Box<[u8]>>,
     pub(crate) url: Option<url::Url>,
     pub(crate) origin: String,
     pub(crate) extra_headers: Vec<(String, String)>,
@@ -115,7 +118,7 @@ pub(crate) struct Inner {
         rustls::pki_types::ServerName<'static>,
     )>,
     /// Certificate problems recorded by the verifier during this handshake.
-    ssl_found: Arc<Mutex<Vec<SslError>>>,
+    ssl_found: Option<Arc<Mutex<Vec<SslError>>>>,
     /// The problems reported by the last `ssl_errors`.
     pub(crate) ssl_reported: Vec<SslError>,
     pub(crate) ignore_all_ssl: bool,
@@ -134,18 +137,54 @@ pub(crate) struct Inner {
     /// Sends are refused while this many bytes wait to be written.
     pub(crate) send_queue_limit: Option<usize>,
     pub(crate) mask_generator: Option<Rc<RefCell<Box<dyn crate::websocket::MaskGenerator>>>>,
+    /// Proxy settings and state: boxed and made on first use, since most
+    /// sockets never use a proxy.
+    pub(crate) proxying: Option<Box<Proxying>>,
+}
+
+/// A socket's proxy settings, and the tunnel of the current `open`.
+pub(crate) struct Proxying {
     /// The proxy setting (`set_proxy`).
-    pub(crate) proxy: crate::proxy::Proxy,
+    pub(crate) setting: crate::proxy::Proxy,
     /// How long the proxy may take to open the tunnel (`set_proxy_timeout`).
-    pub(crate) proxy_timeout: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
     /// The proxy this `open` goes through (credentials included), if any.
     pub(crate) via: Option<crate::proxy::Proxy>,
     /// The tunnel being opened through `via`.
     tunnel: Option<crate::proxy::tunnel::Tunnel>,
     /// When the tunnel must be open.
-    proxy_deadline: Option<Instant>,
+    deadline: Option<Instant>,
     /// The proxy asked for credentials once already during this `open`.
-    pub(crate) proxy_auth_tried: bool,
+    pub(crate) auth_tried: bool,
+}
+
+impl Default for Proxying {
+    fn default() -> Proxying {
+        Proxying {
+            setting: crate::proxy::Proxy::default(),
+            timeout: Some(DEFAULT_PROXY_TIMEOUT),
+            via: None,
+            tunnel: None,
+            deadline: None,
+            auth_tried: false,
+        }
+    }
+}
+
+impl Inner {
+    /// The proxy settings, made on first use.
+    pub(crate) fn proxying(&mut self) -> &mut Proxying {
+        self.proxying.get_or_insert_with(Box::default)
+    }
+
+    /// The proxy the current `open` goes through.
+    pub(crate) fn via(&self) -> Option<&crate::proxy::Proxy> {
+        self.proxying.as_ref().and_then(|p| p.via.as_ref())
+    }
+
+    fn proxy_deadline(&self) -> Option<Instant> {
+        self.proxying.as_ref().and_then(|p| p.deadline)
+    }
 }
 
 /// The state behind a [`WebSocket`] handle.
@@ -190,7 +229,7 @@ impl Shared {
                 pre: Vec::new(),
                 session: None,
                 request: None,
-                server_request: None,
+                server_head: None,
                 url: None,
                 origin: String::new(),
                 extra_headers: Vec::new(),
@@ -218,7 +257,7 @@ impl Shared {
                 about_to_close_sent: false,
                 ssl_config: SslConfiguration::default(),
                 tls_client: None,
-                ssl_found: Arc::new(Mutex::new(Vec::new())),
+                ssl_found: None,
                 ssl_reported: Vec::new(),
                 ignore_all_ssl: false,
                 ignore_ssl_list: Vec::new(),
@@ -229,12 +268,7 @@ impl Shared {
                 read_buffer_size: 0,
                 send_queue_limit: Some(crate::websocket::DEFAULT_SEND_QUEUE_LIMIT),
                 mask_generator: None,
-                proxy: crate::proxy::Proxy::default(),
-                proxy_timeout: Some(DEFAULT_PROXY_TIMEOUT),
-                via: None,
-                tunnel: None,
-                proxy_deadline: None,
-                proxy_auth_tried: false,
+                proxying: None,
             }),
             sig: Signals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -335,7 +369,7 @@ impl Shared {
     ) {
         let Some(ev) = self.event_loop() else { return };
         let host = url.host_str().unwrap_or_default().to_owned();
-        let via = self.st.borrow().via.clone();
+        let via = self.st.borrow().via().cloned();
         // Through a proxy, the name looked up is the proxy's.
         let (lookup_host, lookup_port) = match &via {
             Some(p) => (p.host_name().to_owned(), p.port()),
@@ -351,7 +385,7 @@ impl Shared {
             match tls {
                 Some((config, name, found)) => {
                     st.tls_client = Some((config, name));
-                    st.ssl_found = found;
+                    st.ssl_found = Some(found);
                 }
                 None => st.tls_client = None,
             }
@@ -359,7 +393,9 @@ impl Shared {
             st.phase = Phase::Resolving;
             st.deadline = st.handshake_timeout.map(|t| ev.now() + t);
             if via.is_some() {
-                st.proxy_deadline = st.proxy_timeout.map(|t| ev.now() + t);
+                let now = ev.now();
+                let p = st.proxying();
+                p.deadline = p.timeout.map(|t| now + t);
             }
             self.keep_alive(&mut st);
             let mut emits = Vec::new();
@@ -400,13 +436,15 @@ impl Shared {
         st.next_addr = 0;
         st.peer = None;
         st.local = None;
-        st.tunnel = None;
-        st.proxy_deadline = None;
+        if let Some(p) = st.proxying.as_mut() {
+            p.tunnel = None;
+            p.deadline = None;
+        }
     }
 
     /// `HTTP proxy host:port` while a proxy is in use, for messages.
     fn proxy_label(st: &Inner) -> Option<String> {
-        st.via.as_ref().map(|p| {
+        st.via().map(|p| {
             let kind = match p.kind() {
                 crate::proxy::ProxyType::Socks5Proxy => "SOCKS5",
                 _ => "HTTP",
@@ -516,11 +554,12 @@ impl Shared {
         transport::set_nodelay(t.stream_ref());
         st.peer = t.stream_ref().peer_addr().ok();
         st.local = t.stream_ref().local_addr().ok();
-        if let (Some(proxy), Some(url)) = (&st.via, &st.url) {
+        let via = st.proxying.as_ref().and_then(|p| p.via.as_ref());
+        if let (Some(proxy), Some(url)) = (via, &st.url) {
             let host = url.host_str().unwrap_or_default();
             let port = url.port_or_known_default().unwrap_or(80);
             let tunnel = crate::proxy::tunnel::Tunnel::new(proxy, host, port, &mut st.pre)?;
-            st.tunnel = Some(tunnel);
+            st.proxying().tunnel = Some(tunnel);
             st.phase = Phase::ProxyTunnel;
             return Ok(());
         }
@@ -608,8 +647,8 @@ impl Shared {
                     }
                     let found = st
                         .ssl_found
-                        .lock()
-                        .map(|mut f| std::mem::take(&mut *f))
+                        .as_ref()
+                        .and_then(|f| f.lock().ok().map(|mut f| std::mem::take(&mut *f)))
                         .unwrap_or_default();
                     st.ssl_reported = found.clone();
                     st.phase = Phase::SslPaused;
@@ -1074,7 +1113,7 @@ impl Shared {
             Phase::Open | Phase::Pending => st.session.as_ref().and_then(|s| s.next_deadline()),
             _ => None,
         };
-        let want = [st.deadline, session_deadline, st.proxy_deadline]
+        let want = [st.deadline, session_deadline, st.proxy_deadline()]
             .into_iter()
             .flatten()
             .min();
@@ -1098,7 +1137,7 @@ impl Shared {
             (
                 st.phase,
                 st.deadline.is_some_and(|d| d <= now),
-                st.proxy_deadline.is_some_and(|d| d <= now),
+                st.proxy_deadline().is_some_and(|d| d <= now),
             )
         };
         match phase {
@@ -1106,7 +1145,8 @@ impl Shared {
                 let text = {
                     let st = self.st.borrow();
                     let who = Self::proxy_label(&st).unwrap_or_default();
-                    let limit = st.proxy_timeout.unwrap_or_default();
+                    let limit = st.proxying.as_ref().and_then(|p| p.timeout);
+                    let limit = limit.unwrap_or_default();
                     format!("{who}: no tunnel to the server within {limit:?}")
                 };
                 self.abort_with(Some((SocketError::ProxyConnectionTimeout, text)), false);
@@ -1327,7 +1367,7 @@ impl Shared {
         let progress = {
             let mut st = self.st.borrow_mut();
             let st = &mut *st;
-            let Some(tunnel) = st.tunnel.as_mut() else {
+            let Some(tunnel) = st.proxying.as_mut().and_then(|p| p.tunnel.as_mut()) else {
                 return false;
             };
             let (used, progress) = tunnel.feed(&st.rbuf[st.rpos..st.rend], &mut st.pre);
@@ -1339,8 +1379,9 @@ impl Shared {
             Progress::Open => {
                 let started = {
                     let mut st = self.st.borrow_mut();
-                    st.tunnel = None;
-                    st.proxy_deadline = None;
+                    let p = st.proxying();
+                    p.tunnel = None;
+                    p.deadline = None;
                     if st.tls_client.is_some() && st.rpos != st.rend {
                         let who = Self::proxy_label(&st).unwrap_or_default();
                         Err((
@@ -1387,8 +1428,8 @@ impl Shared {
         let (tried, proxy, url, request) = {
             let st = self.st.borrow();
             (
-                st.proxy_auth_tried,
-                st.via.clone(),
+                st.proxying.as_ref().is_some_and(|p| p.auth_tried),
+                st.via().cloned(),
                 st.url.clone(),
                 st.request.clone(),
             )
@@ -1397,7 +1438,7 @@ impl Shared {
         else {
             return self.fail_connect(SocketError::ProxyAuthenticationRequired, message);
         };
-        self.st.borrow_mut().proxy_auth_tried = true;
+        self.st.borrow_mut().proxying().auth_tried = true;
         let auth = crate::Authenticator::new(realm);
         let generation = self.st.borrow().generation;
         self.sig
@@ -1413,10 +1454,10 @@ impl Shared {
         proxy.set_password(&auth.password());
         let tls = {
             let mut st = self.st.borrow_mut();
-            st.via = Some(proxy);
+            st.proxying().via = Some(proxy);
             st.tls_client
                 .clone()
-                .map(|(config, name)| (config, name, st.ssl_found.clone()))
+                .map(|(config, name)| (config, name, st.ssl_found.clone().unwrap_or_default()))
         };
         self.start_client(url, request, tls);
     }
@@ -1522,7 +1563,7 @@ impl Shared {
             let st = self.st.borrow();
             st.tls_client
                 .clone()
-                .map(|(config, name)| (config, name, st.ssl_found.clone()))
+                .map(|(config, name)| (config, name, st.ssl_found.clone().unwrap_or_default()))
         };
         self.start_client(url, request, tls);
         self.st.borrow_mut().auth_tried = true;
@@ -1583,6 +1624,7 @@ impl Shared {
                         let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
                         {
                             let mut st = self.st.borrow_mut();
+                            st.server_head = Some(st.rbuf[st.rpos..st.rpos + req.head_len].into());
                             st.rpos += req.head_len;
                             st.pre.extend_from_slice(&response);
                             st.subprotocol = subprotocol;
@@ -1590,7 +1632,6 @@ impl Shared {
                             st.requested_subprotocols = req.subprotocols.clone();
                             let secure = st.transport.as_mut().is_some_and(|t| t.tls().is_some());
                             st.url = server_side_url(&req, st.local, secure);
-                            st.server_request = Some(req);
                             st.session = Some(Session::new(Role::Server, st.config.clone(), now));
                             st.phase = Phase::Pending;
                             st.deadline = None;
