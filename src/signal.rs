@@ -320,7 +320,12 @@ impl<F: ?Sized> Signal<F> {
         let st = self.state();
         let id = st.next_id.get();
         st.next_id.set(id + 1);
-        st.entries.borrow_mut().push(Entry {
+        let mut entries = st.entries.borrow_mut();
+        if entries.capacity() == 0 {
+            // Most signals get one slot: no room for four.
+            entries.reserve_exact(1);
+        }
+        entries.push(Entry {
             id,
             slot: Some(slot),
         });

@@ -240,7 +240,7 @@ impl fmt::Debug for WebSocket {
         f.debug_struct("WebSocket")
             .field("role", &st.role)
             .field("state", &st.state)
-            .field("url", &st.url.as_ref().map(|u| u.as_str()))
+            .field("url", &st.request_url().map(String::from))
             .field("peer", &st.peer)
             .finish_non_exhaustive()
     }
@@ -415,12 +415,11 @@ impl WebSocket {
             let st = self.shared.st.borrow();
             let found = Arc::new(Mutex::new(Vec::new()));
             let host = url.host_str().unwrap_or_default();
-            let built = st
-                .ssl_config
-                .client_config(found.clone())
-                .and_then(|config| {
-                    crate::ssl::server_name(&st.ssl_config, host).map(|name| (config, name))
-                });
+            let ssl_config = st.ssl_config();
+            let built = ssl_config.client_config(found.clone()).and_then(|config| {
+                crate::ssl::server_name(&ssl_config, host).map(|name| (config, name))
+            });
+            drop(ssl_config);
             drop(st);
             match built {
                 Ok((config, name)) => Some((config, name, found)),
@@ -515,8 +514,7 @@ impl WebSocket {
     pub fn request(&self) -> Request {
         let st = self.shared.st.borrow();
         let url = st
-            .url
-            .clone()
+            .request_url()
             .unwrap_or_else(|| url::Url::parse("ws://invalid/").expect("a valid constant URL"));
         let mut r = Request::new(url);
         match st.server_head.as_deref().map(server_request) {
@@ -772,7 +770,7 @@ impl WebSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn ssl_configuration(&self) -> SslConfiguration {
-        self.shared.st.borrow().ssl_config.clone()
+        self.shared.st.borrow().ssl_config().into_owned()
     }
 
     /// Sets the TLS configuration for the next `wss://` open (trusted CAs,
@@ -789,7 +787,7 @@ impl WebSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_ssl_configuration(&self, config: SslConfiguration) {
-        self.shared.st.borrow_mut().ssl_config = config;
+        self.shared.st.borrow_mut().ssl_config = Some(Box::new(config));
     }
 
     /// Ignores every TLS certificate error of the current handshake (call it
@@ -1352,7 +1350,7 @@ impl WebSocket {
     /// assert_eq!(ws.request_url().unwrap().as_str(), "ws://127.0.0.1:8080/chat");
     /// ```
     pub fn request_url(&self) -> Option<url::Url> {
-        self.shared.st.borrow().url.clone()
+        self.shared.st.borrow().request_url()
     }
 
     /// The path and query of the request, e.g. `/chat?room=1`, as sent on the

@@ -57,6 +57,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The counter is global: the tests of this file take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const TOTAL: usize = 10_000;
 /// Connections at a time: below the kernel's accept backlog (somaxconn, often
 /// 128), so that no SYN is dropped and retried a second later.
@@ -156,6 +159,7 @@ fn serve(ev: &EventLoop) -> WebSocketServer {
 
 #[test]
 fn ten_thousand_connections_leave_nothing_allocated() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     TRACKED.with(|t| t.set(true));
     let before_everything = LIVE.load(Ordering::Relaxed);
     {
@@ -183,6 +187,52 @@ fn ten_thousand_connections_leave_nothing_allocated() {
         ev.process_events(Some(Duration::ZERO)).unwrap();
     }
     let leaked = LIVE.load(Ordering::Relaxed) - before_everything;
+    TRACKED.with(|t| t.set(false));
+    assert_eq!(leaked, 0, "bytes still allocated after dropping the loop");
+}
+
+/// An application that drops its loop (and its handles) while connections
+/// are still open gets all of their memory back: the loop owns open
+/// connections, and nothing they hold owns the loop.
+#[test]
+fn dropping_the_loop_with_open_connections_frees_them() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    TRACKED.with(|t| t.set(true));
+    let before = LIVE.load(Ordering::Relaxed);
+    {
+        let ev = EventLoop::new().unwrap();
+        // Slots that follow the guide's rules: no strong handle to the loop
+        // or to the server inside them.
+        let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+        server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+        server.new_connection().connect(|server| {
+            while let Some(socket) = server.next_pending_connection() {
+                socket.text_message_received().connect(|ws, text| {
+                    ws.send_text_message(text);
+                });
+            }
+        });
+        let url = server.server_url().unwrap();
+        let connected = Rc::new(Cell::new(0usize));
+        for _ in 0..50 {
+            let ws = WebSocket::new(&ev);
+            let c = connected.clone();
+            ws.connected().connect(move |ws| {
+                c.set(c.get() + 1);
+                ws.send_text_message("hello 0");
+            });
+            ws.open(url.as_str()).unwrap();
+            // The handle is dropped: the loop keeps the connection.
+        }
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while connected.get() < 50 && Instant::now() < deadline {
+            ev.process_events(Some(Duration::from_millis(10))).unwrap();
+        }
+        assert_eq!(connected.get(), 50);
+        assert!(ev.live_connections() >= 50);
+        // Dropped with 100 connections open.
+    }
+    let leaked = LIVE.load(Ordering::Relaxed) - before;
     TRACKED.with(|t| t.set(false));
     assert_eq!(leaked, 0, "bytes still allocated after dropping the loop");
 }

@@ -55,6 +55,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The counters are global: the tests of this file take turns.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn spin(ev: &EventLoop, until: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while !until() {
@@ -85,6 +88,7 @@ fn echo_server(ev: &EventLoop) -> (WebSocketServer, Rc<std::cell::RefCell<Vec<We
 
 #[test]
 fn idle_connections_hold_no_buffer_and_echo_allocates_nothing_per_message() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     TRACKED.with(|t| t.set(true));
     let ev = EventLoop::new().unwrap();
     let (server, accepted) = echo_server(&ev);
@@ -209,4 +213,52 @@ fn idle_connections_hold_no_buffer_and_echo_allocates_nothing_per_message() {
     TRACKED.with(|t| t.set(false));
     eprintln!("1 MiB messages: {per_large:.2} allocations per echoed message");
     assert!(per_large < 0.1, "{per_large} allocations per 1 MiB message");
+}
+
+/// Heap bytes held by one idle server-side connection (its socket, its
+/// registration with the loop and its slots), with the clients on another
+/// thread (not counted).
+#[test]
+fn an_idle_server_connection_is_small() {
+    let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    const N: usize = 100;
+    TRACKED.with(|t| t.set(true));
+    let ev = EventLoop::new().unwrap();
+    let (server, accepted) = echo_server(&ev);
+    let url = server.server_url().unwrap().to_string();
+    // Warm the loop's tables (and let its pools fill) with one round first.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let clients = {
+        let (url, stop) = (url.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let ev = EventLoop::new().unwrap();
+            let mut all = Vec::new();
+            for _ in 0..N {
+                let ws = WebSocket::new(&ev);
+                ws.connected().connect(|ws| {
+                    ws.send_text_message("hello");
+                });
+                ws.open(&url).unwrap();
+                all.push(ws);
+            }
+            while !stop.load(Ordering::Relaxed) {
+                ev.process_events(Some(Duration::from_millis(10))).unwrap();
+            }
+        })
+    };
+    let before = LIVE.load(Ordering::Relaxed);
+    spin(&ev, || accepted.borrow().len() == N);
+    for _ in 0..20 {
+        ev.process_events(Some(Duration::from_millis(5))).unwrap();
+    }
+    ev.trim_buffers();
+    let per_connection = (LIVE.load(Ordering::Relaxed) - before) / N as isize;
+    TRACKED.with(|t| t.set(false));
+    stop.store(true, Ordering::Relaxed);
+    clients.join().unwrap();
+    eprintln!("an idle server-side connection holds {per_connection} bytes of heap");
+    assert!(
+        per_connection <= 3 * 1024,
+        "{per_connection} bytes per idle server-side connection"
+    );
 }

@@ -82,10 +82,15 @@ pub(crate) struct Inner {
     /// Handshake bytes (request or response) to write before any frame.
     pre: Vec<u8>,
     pub(crate) session: Option<Session>,
-    pub(crate) request: Option<ClientRequest>,
+    pub(crate) request: Option<Box<ClientRequest>>,
     /// Server side: the client's request head as received (one allocation;
     /// parsed again when `request()` asks for its headers).
     pub(crate) server_head: Option<Box<[u8]>>,
+    /// Server side: the connection came over TLS (for `request_url()`).
+    server_secure: bool,
+    /// Server side: the local address the request came to (for a request
+    /// without `Host`, in `request_url()`).
+    server_local: Option<SocketAddr>,
     pub(crate) url: Option<url::Url>,
     pub(crate) origin: String,
     pub(crate) extra_headers: Vec<(String, String)>,
@@ -111,7 +116,10 @@ pub(crate) struct Inner {
     server: Weak<ServerShared>,
     live_key: Option<u64>,
     about_to_close_sent: bool,
-    pub(crate) ssl_config: SslConfiguration,
+    /// The TLS configuration (`set_ssl_configuration`, and the session's
+    /// details after a handshake); `None` is the default, for the many
+    /// sockets that never use TLS.
+    pub(crate) ssl_config: Option<Box<SslConfiguration>>,
     /// The TLS client configuration and name for this attempt (wss only).
     tls_client: Option<(
         Arc<rustls::ClientConfig>,
@@ -182,6 +190,25 @@ impl Inner {
         self.proxying.as_ref().and_then(|p| p.via.as_ref())
     }
 
+    /// The TLS configuration (the default one when none was set).
+    pub(crate) fn ssl_config(&self) -> std::borrow::Cow<'_, SslConfiguration> {
+        match &self.ssl_config {
+            Some(c) => std::borrow::Cow::Borrowed(c),
+            None => std::borrow::Cow::Owned(SslConfiguration::default()),
+        }
+    }
+
+    /// The URL of the last `open` (client), or rebuilt from the request the
+    /// client sent (server side).
+    pub(crate) fn request_url(&self) -> Option<url::Url> {
+        if let Some(url) = &self.url {
+            return Some(url.clone());
+        }
+        let head = self.server_head.as_deref()?;
+        let req = parse_request(head, head.len() + 1).ok()??;
+        server_side_url(&req, self.server_local, self.server_secure)
+    }
+
     fn proxy_deadline(&self) -> Option<Instant> {
         self.proxying.as_ref().and_then(|p| p.deadline)
     }
@@ -230,6 +257,8 @@ impl Shared {
                 session: None,
                 request: None,
                 server_head: None,
+                server_secure: false,
+                server_local: None,
                 url: None,
                 origin: String::new(),
                 extra_headers: Vec::new(),
@@ -255,7 +284,7 @@ impl Shared {
                 server: Weak::new(),
                 live_key: None,
                 about_to_close_sent: false,
-                ssl_config: SslConfiguration::default(),
+                ssl_config: None,
                 tls_client: None,
                 ssl_found: None,
                 ssl_reported: Vec::new(),
@@ -380,7 +409,7 @@ impl Shared {
             self.reset_connection(&mut st);
             st.role = Role::Client;
             st.url = Some(url);
-            st.request = Some(request);
+            st.request = Some(Box::new(request));
             st.peer_name = host.clone();
             match tls {
                 Some((config, name, found)) => {
@@ -643,7 +672,9 @@ impl Shared {
                     let mut st = self.st.borrow_mut();
                     let st = &mut *st;
                     if let Some(tls) = st.transport.as_mut().and_then(|t| t.tls()) {
-                        st.ssl_config.record_session(&tls.conn);
+                        st.ssl_config
+                            .get_or_insert_with(Box::default)
+                            .record_session(&tls.conn);
                     }
                     let found = st
                         .ssl_found
@@ -657,7 +688,7 @@ impl Shared {
                 let interrupt = self
                     .st
                     .borrow()
-                    .ssl_config
+                    .ssl_config()
                     .handshake_must_interrupt_on_error();
                 if interrupt && !errors.is_empty() {
                     // Qt's interrupted handshake: each error stops it until the
@@ -703,7 +734,7 @@ impl Shared {
                     .iter()
                     .all(|found| st.ignore_ssl_list.iter().any(|i| i.covers(found)));
             let strict = matches!(
-                st.ssl_config.peer_verify_mode(),
+                st.ssl_config().peer_verify_mode(),
                 crate::ssl::PeerVerifyMode::VerifyPeer | crate::ssl::PeerVerifyMode::AutoVerifyPeer
             );
             if ignored || !strict || st.ssl_reported.is_empty() {
@@ -1459,7 +1490,7 @@ impl Shared {
                 .clone()
                 .map(|(config, name)| (config, name, st.ssl_found.clone().unwrap_or_default()))
         };
-        self.start_client(url, request, tls);
+        self.start_client(url, *request, tls);
     }
 
     fn read_client_handshake(self: &Rc<Self>) -> bool {
@@ -1596,7 +1627,9 @@ impl Shared {
                     let st = &mut *st;
                     match st.transport.as_mut().and_then(|t| t.tls()) {
                         Some(tls) => {
-                            st.ssl_config.record_session(&tls.conn);
+                            st.ssl_config
+                                .get_or_insert_with(Box::default)
+                                .record_session(&tls.conn);
                             tls.conn.peer_certificates().map(|c| c.to_vec())
                         }
                         None => None,
@@ -1631,7 +1664,9 @@ impl Shared {
                             st.origin = req.origin.clone().unwrap_or_default();
                             st.requested_subprotocols = req.subprotocols.clone();
                             let secure = st.transport.as_mut().is_some_and(|t| t.tls().is_some());
-                            st.url = server_side_url(&req, st.local, secure);
+                            // request_url() is rebuilt from the head when asked.
+                            st.server_secure = secure;
+                            st.server_local = st.local;
                             st.session = Some(Session::new(Role::Server, st.config.clone(), now));
                             st.phase = Phase::Pending;
                             st.deadline = None;

@@ -3,11 +3,11 @@
 //! The socket layer sees bytes only; it does not know which kind of stream it
 //! has. TLS and proxy tunnels will be further variants.
 
-use crate::event_loop::{EventLoop, IoHandler};
+use crate::event_loop::{EventLoop, IoHandler, LoopInner};
 use crate::testing::{FakeListener, FakeStream};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::rc::Weak;
+use std::rc::{Rc, Weak};
 
 pub(crate) mod tls;
 use tls::TlsStream;
@@ -83,7 +83,8 @@ impl Stream {
 pub(crate) struct Transport {
     stream: Stream,
     token: mio::Token,
-    ev: EventLoop,
+    /// Weak: the loop owns open connections, and so their transports.
+    ev: Weak<LoopInner>,
 }
 
 impl Transport {
@@ -100,7 +101,7 @@ impl Transport {
                 Ok(Transport {
                     stream: Stream::Fake(stream),
                     token,
-                    ev: ev.clone(),
+                    ev: Rc::downgrade(&ev.inner),
                 })
             }
             None => {
@@ -109,7 +110,7 @@ impl Transport {
                 Ok(Transport {
                     stream: Stream::Tcp(tcp),
                     token,
-                    ev: ev.clone(),
+                    ev: Rc::downgrade(&ev.inner),
                 })
             }
         }
@@ -127,7 +128,7 @@ impl Transport {
                 Ok(Transport {
                     stream: Stream::Tcp(tcp),
                     token,
-                    ev: ev.clone(),
+                    ev: Rc::downgrade(&ev.inner),
                 })
             }
             Stream::Fake(f) => {
@@ -136,7 +137,7 @@ impl Transport {
                 Ok(Transport {
                     stream: Stream::Fake(f),
                     token,
-                    ev: ev.clone(),
+                    ev: Rc::downgrade(&ev.inner),
                 })
             }
             Stream::Tls(_) => Err(io::Error::new(
@@ -180,16 +181,20 @@ impl Drop for Transport {
             Stream::Tls(t) => &mut t.inner,
             other => other,
         };
+        // The loop may be gone already (dropped with connections open).
+        let ev = self.ev.upgrade().map(|inner| EventLoop { inner });
         match stream {
             Stream::Tcp(tcp) => {
-                if let Some(reg) = self.ev.registry() {
+                if let Some(reg) = ev.as_ref().and_then(|ev| ev.registry()) {
                     let _ = reg.deregister(tcp);
                 }
             }
             Stream::Fake(f) => f.close_from_library(),
             Stream::Tls(_) => {}
         }
-        self.ev.release_token(self.token);
+        if let Some(ev) = ev {
+            ev.release_token(self.token);
+        }
     }
 }
 
@@ -203,7 +208,7 @@ pub(crate) enum Listener {
 pub(crate) struct RegisteredListener {
     listener: Listener,
     token: mio::Token,
-    ev: EventLoop,
+    ev: Weak<LoopInner>,
 }
 
 impl RegisteredListener {
@@ -219,7 +224,7 @@ impl RegisteredListener {
                     Ok(l) => Ok(RegisteredListener {
                         listener: Listener::Fake(l),
                         token,
-                        ev: ev.clone(),
+                        ev: Rc::downgrade(&ev.inner),
                     }),
                     Err(e) => {
                         ev.release_token(token);
@@ -233,7 +238,7 @@ impl RegisteredListener {
                 Ok(RegisteredListener {
                     listener: Listener::Tcp(l),
                     token,
-                    ev: ev.clone(),
+                    ev: Rc::downgrade(&ev.inner),
                 })
             }
         }
@@ -252,7 +257,7 @@ impl RegisteredListener {
         Ok(RegisteredListener {
             listener: Listener::Tcp(l),
             token,
-            ev: ev.clone(),
+            ev: Rc::downgrade(&ev.inner),
         })
     }
 
@@ -288,15 +293,18 @@ impl RegisteredListener {
 
 impl Drop for RegisteredListener {
     fn drop(&mut self) {
+        let ev = self.ev.upgrade().map(|inner| EventLoop { inner });
         match &mut self.listener {
             Listener::Tcp(l) => {
-                if let Some(reg) = self.ev.registry() {
+                if let Some(reg) = ev.as_ref().and_then(|ev| ev.registry()) {
                     let _ = reg.deregister(l);
                 }
             }
             Listener::Fake(l) => l.close(),
         }
-        self.ev.release_token(self.token);
+        if let Some(ev) = ev {
+            ev.release_token(self.token);
+        }
     }
 }
 
