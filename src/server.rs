@@ -103,6 +103,7 @@ struct ServerInner {
     /// `close()` was called (and no `listen()` since).
     closed: bool,
     proxy: crate::proxy::Proxy,
+    listen_backlog: i32,
 }
 
 #[derive(Default)]
@@ -199,6 +200,7 @@ impl WebSocketServer {
                 tls: None,
                 closed: false,
                 proxy: crate::proxy::Proxy::default(),
+                listen_backlog: 1024,
             }),
             sig: ServerSignals::default(),
             self_weak: RefCell::new(Weak::new()),
@@ -261,7 +263,8 @@ impl WebSocketServer {
         }
         self.close_listener();
         let handler: Weak<dyn IoHandler> = Rc::downgrade(&self.shared) as Weak<dyn IoHandler>;
-        match RegisteredListener::bind(&ev, SocketAddr::new(address, port), handler) {
+        let backlog = self.shared.st.borrow().listen_backlog;
+        match RegisteredListener::bind(&ev, SocketAddr::new(address, port), backlog, handler) {
             Ok(l) => {
                 let mut st = self.shared.st.borrow_mut();
                 st.listener = Some(l);
@@ -304,6 +307,32 @@ impl WebSocketServer {
     /// The proxy setting (see [`WebSocketServer::set_proxy`]).
     pub fn proxy(&self) -> crate::proxy::Proxy {
         self.shared.st.borrow().proxy.clone()
+    }
+
+    /// Sets how many connections may wait in the kernel to be accepted
+    /// (`listen(2)`'s backlog, Qt's `QTcpServer::setListenBacklogSize`), for
+    /// the next [`WebSocketServer::listen`]. Default 1024 (Qt: 50): a burst
+    /// of clients beyond the backlog waits a second or more for SYN retries.
+    /// The kernel caps it at `net.core.somaxconn`.
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.listen_backlog_size(), 1024);
+    /// server.set_listen_backlog_size(4096);
+    /// server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    /// assert_eq!(server.listen_backlog_size(), 4096);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_listen_backlog_size(&self, size: u32) {
+        self.shared.st.borrow_mut().listen_backlog = size.min(i32::MAX as u32) as i32;
+    }
+
+    /// The backlog the next `listen` uses (see
+    /// [`WebSocketServer::set_listen_backlog_size`]).
+    pub fn listen_backlog_size(&self) -> u32 {
+        self.shared.st.borrow().listen_backlog as u32
     }
 
     fn close_listener(&self) {

@@ -176,3 +176,38 @@ fn pause_accepting_holds_new_clients_until_resume() {
     );
     assert!(server.has_pending_connections());
 }
+
+/// The listen backlog is applied: with none accepted yet, the kernel
+/// completes as many connections as the backlog allows (plus one) and drops
+/// the SYNs of the others (they would be retried a second later).
+#[test]
+fn listen_backlog_size_bounds_the_connections_waiting_to_be_accepted() {
+    use std::time::Duration;
+    let ev = qwebsocket::event_loop::EventLoop::new().unwrap();
+    let count_completed = |backlog: u32, tries: usize| {
+        let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+        server.set_listen_backlog_size(backlog);
+        server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+        let addr =
+            std::net::SocketAddr::new(server.server_address().unwrap(), server.server_port());
+        // The loop does not run: nothing is accepted meanwhile.
+        let mut streams = Vec::new();
+        for _ in 0..tries {
+            match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(300)) {
+                Ok(s) => streams.push(s),
+                Err(_) => break,
+            }
+        }
+        streams.len()
+    };
+    let small = count_completed(8, 40);
+    assert!(
+        small <= 9 + 1,
+        "{small} connections completed with a backlog of 8"
+    );
+    assert_eq!(
+        count_completed(1024, 300),
+        300,
+        "the default backlog holds a burst of 300"
+    );
+}

@@ -212,9 +212,12 @@ pub(crate) struct RegisteredListener {
 }
 
 impl RegisteredListener {
+    /// Binds and listens with room for `backlog` connections waiting to be
+    /// accepted (the kernel caps it at `net.core.somaxconn`).
     pub(crate) fn bind(
         ev: &EventLoop,
         addr: SocketAddr,
+        backlog: i32,
         handler: Weak<dyn IoHandler>,
     ) -> io::Result<RegisteredListener> {
         match ev.fake_net() {
@@ -234,6 +237,7 @@ impl RegisteredListener {
             }
             None => {
                 let mut l = mio::net::TcpListener::bind(addr)?;
+                set_backlog(&l, backlog)?;
                 let token = ev.register(&mut l, handler)?;
                 Ok(RegisteredListener {
                     listener: Listener::Tcp(l),
@@ -316,5 +320,21 @@ pub(crate) fn set_nodelay(stream: &Stream) {
         }
         Stream::Tls(t) => set_nodelay(&t.inner),
         Stream::Fake(_) => {}
+    }
+}
+
+/// Listens again with another backlog: mio listens with 128, which makes a
+/// burst of more clients wait a second for a SYN retry. Listening again on a
+/// listening socket only changes its backlog.
+#[cfg(unix)]
+fn set_backlog(listener: &mio::net::TcpListener, backlog: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a descriptor that `listener` owns and keeps open
+    // for the duration of the call; no memory is passed.
+    let r = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
 }
