@@ -2242,4 +2242,10 @@ mod tests {
 pub mod guides {
     #[doc = include_str!("../docs/testing.md")]
     pub struct Testing;
+
+    #[doc = include_str!("../docs/coming-from-tungstenite.md")]
+    pub struct ComingFromTungstenite;
+
+    #[doc = include_str!("../docs/guide.md")]
+    pub struct Guide;
 }
