@@ -2019,6 +2019,30 @@ impl SignalLog {
 
     /// Connects a recording slot to every signal of `ws` except
     /// `bytes_written` (whose counts depend on the kernel's write sizes).
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::{CloseCode, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let log = SignalLog::record(&ws);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_text("hi");
+    /// server.close(CloseCode::Normal, "");
+    /// server.expect_close();
+    /// drop(server);
+    /// reactor.run_until_idle();
+    /// assert_eq!(
+    ///     log.take(),
+    ///     [
+    ///         "state:Connecting", "state:Connected", "connected",
+    ///         "text_frame:hi:true", "text:hi",
+    ///         "about_to_close", "state:Closing", "state:Unconnected", "disconnected",
+    ///         "read_channel_finished",
+    ///     ]
+    /// );
+    /// ```
     pub fn record(ws: &crate::WebSocket) -> SignalLog {
         let log = SignalLog::default();
         let l = log.clone();
@@ -2071,6 +2095,22 @@ impl SignalLog {
     }
 
     /// Connects a recording slot to every signal of `server`.
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::{SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// let log = SignalLog::record_server(&server);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// reactor.connect_websocket("127.0.0.1:80".parse().unwrap(), "/");
+    /// let client = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// client.write(b"GET / HTTP/1.1\r\n\r\n"); // not an upgrade request: 400
+    /// reactor.run_until_idle();
+    /// server.close();
+    /// reactor.run_until_idle();
+    /// assert_eq!(log.take(), ["new_connection", "server_error:1002", "closed"]);
+    /// ```
     pub fn record_server(server: &crate::WebSocketServer) -> SignalLog {
         let log = SignalLog::default();
         let l = log.clone();
@@ -2091,11 +2131,33 @@ impl SignalLog {
     }
 
     /// Empties the log and returns what it held.
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::WebSocket;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let log = SignalLog::record(&ws);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// assert_eq!(log.take(), ["state:Connecting"]);
+    /// assert!(log.take().is_empty());
+    /// ```
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.entries.borrow_mut())
     }
 
-    /// A copy of what the log holds.
+    /// A copy of what the log holds (the log keeps it).
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::WebSocket;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let log = SignalLog::record(&ws);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// assert_eq!(log.entries(), ["state:Connecting"]);
+    /// assert_eq!(log.entries(), ["state:Connecting"]);
+    /// ```
     pub fn entries(&self) -> Vec<String> {
         self.entries.borrow().clone()
     }
