@@ -1,46 +1,70 @@
-//! The fake reactor: drive real sockets and servers with no network and no
-//! sleeping.
+//! The fake reactor: test code that uses sockets, servers and timers, with
+//! no network and no sleeping.
 //!
 //! A [`FakeReactor`] gives you an [`EventLoop`] whose clock moves only when
-//! you say so and whose network is in memory. A [`WebSocket`](crate::WebSocket)
-//! or [`WebSocketServer`](crate::WebSocketServer) created on it is the real
-//! one, state machine and all; only the bytes and the time are scripted. On
-//! the other end of each connection is a [`Peer`] that your test plays: it
-//! reads what the library wrote, writes bytes or whole frames, closes or
-//! resets the connection.
+//! you say so and whose network is in memory. A [`WebSocket`](crate::WebSocket),
+//! [`WebSocketServer`](crate::WebSocketServer) or
+//! [`Timer`](crate::event_loop::Timer) created on it is the real one, state
+//! machine and all; only the bytes and the time are scripted. On the other
+//! end of each connection is a [`Peer`] that your test plays: it accepts or
+//! refuses, reads what the library wrote, writes messages or any frame,
+//! closes, resets or vanishes.
+//!
+//! * Run the code: [`FakeReactor::run_until_idle`] (what is ready now),
+//!   [`FakeReactor::advance`] (move the clock, firing the timers on the way).
+//! * Play the server of your client: [`FakeReactor::accept_websocket`] (TCP
+//!   and handshake in one call), or step by step
+//!   [`FakeReactor::next_connection`], [`Peer::accept`] / [`Peer::refuse`],
+//!   [`Peer::accept_handshake`]. [`FakeReactor::pending_connections`] tells
+//!   whether your client tried to connect.
+//! * Play a client of your server: [`FakeReactor::connect_websocket`], or
+//!   [`FakeReactor::connect`] and [`Peer::send_upgrade_request`].
+//! * Check what your code sent, `assert_eq!`-style: [`Peer::expect_text`],
+//!   [`Peer::expect_binary`], [`Peer::expect_ping`], [`Peer::expect_close`],
+//!   [`Peer::expect_no_frame`]…
+//! * Send to your code: [`Peer::send_text`], [`Peer::send_pong`],
+//!   [`Peer::close`], [`Peer::send_frame`]…; end the connection with
+//!   [`Peer::close`], [`Peer::shutdown`], [`Peer::reset`] or by dropping the
+//!   peer (see [`Peer`]).
+//! * See the order of a socket's signals: [`SignalLog`].
+//!
+//! The guide `docs/testing.md` (in the repository) tests a chat client's
+//! reconnect-with-backoff and heartbeat logic this way, step by step; its
+//! code runs as a doctest.
 //!
 //! ```
 //! use qwebsocket::testing::FakeReactor;
-//! use qwebsocket::{SocketState, WebSocket};
+//! use qwebsocket::{CloseCode, WebSocket};
 //! use std::cell::RefCell;
 //! use std::rc::Rc;
 //!
+//! // The code under test: greets, and keeps what the server says.
 //! let reactor = FakeReactor::new();
 //! let ws = WebSocket::new(reactor.event_loop());
 //! let got = Rc::new(RefCell::new(Vec::new()));
 //! let g = got.clone();
 //! ws.text_message_received().connect(move |_, text| g.borrow_mut().push(text.to_owned()));
-//! reactor.add_host("chat.example", "127.0.0.1".parse().unwrap());
+//! ws.connected().connect(|ws| {
+//!     ws.send_text_message("hi, I am ann");
+//! });
+//! reactor.add_host("chat.example", "10.0.0.7".parse().unwrap());
 //! ws.open("ws://chat.example/room").unwrap();
-//! reactor.run_until_idle();
 //!
-//! let server = reactor.next_connection().expect("the socket connected");
-//! server.accept();
+//! // The test plays the server.
+//! let server = reactor.accept_websocket();
+//! assert_eq!(server.upgrade_request().unwrap().target, "/room");
+//! assert_eq!(server.expect_text(), "hi, I am ann");
+//! server.send_text("welcome");
 //! reactor.run_until_idle();
-//! let request = server.accept_handshake().unwrap();
-//! assert_eq!(request.target, "/room");
-//! reactor.run_until_idle();
-//! assert_eq!(ws.state(), SocketState::Connected);
-//!
-//! server.send_text("hello");
-//! reactor.run_until_idle();
-//! assert_eq!(*got.borrow(), ["hello"]);
+//! assert_eq!(*got.borrow(), ["welcome"]);
+//! server.close(CloseCode::Normal, "bye");
+//! assert_eq!(server.expect_close(), (CloseCode::Normal, "bye".to_owned()));
 //! ```
 
 use crate::event_loop::{EventLoop, LoopInner};
 use crate::protocol::frame::{FrameHeader, MAX_HEADER_LEN, OpCode};
 use crate::protocol::handshake::server::{ServerRequest, accept_response, parse_request};
-use crate::protocol::handshake::{HandshakeError, MAX_HEADER_BLOCK};
+use crate::protocol::handshake::{HandshakeError, MAX_HEADER_BLOCK, accept_key};
 use crate::protocol::mask::apply_mask;
 use crate::protocol::{CloseCode, Role};
 use std::cell::{Cell, RefCell};
@@ -362,9 +386,50 @@ impl FakeListener {
     }
 }
 
+/// Runs `ev` until nothing is left to do right now (time does not move).
+fn run_until_idle(ev: &EventLoop) -> usize {
+    let mut total = 0;
+    for _ in 0..100_000 {
+        let ran = ev.run_ready_work();
+        if ran == 0 {
+            return total;
+        }
+        total += ran;
+    }
+    panic!("the fake reactor never became idle: something re-posts itself forever");
+}
+
 /// A deterministic stand-in for the network and the clock.
 ///
-/// See the [module documentation](self) for a whole test.
+/// Create the code under test on [`event_loop`](FakeReactor::event_loop),
+/// run it with [`run_until_idle`](FakeReactor::run_until_idle) (everything
+/// that is ready now) and [`advance`](FakeReactor::advance) (move the clock,
+/// firing the timers on the way), and play the other end of each connection
+/// with a [`Peer`]:
+///
+/// * a client of yours connects to a peer that you take with
+///   [`accept_websocket`](FakeReactor::accept_websocket) (TCP and opening
+///   handshake done in one call) or, step by step, with
+///   [`next_connection`](FakeReactor::next_connection);
+/// * a server of yours is reached by a peer made with
+///   [`connect_websocket`](FakeReactor::connect_websocket) (handshake done)
+///   or [`connect`](FakeReactor::connect) (TCP only).
+///
+/// ```
+/// use qwebsocket::testing::FakeReactor;
+/// use qwebsocket::WebSocket;
+///
+/// let reactor = FakeReactor::new();
+/// let ws = WebSocket::new(reactor.event_loop());
+/// ws.connected().connect(|ws| {
+///     ws.send_text_message("hello");
+/// });
+/// ws.open("ws://127.0.0.1/").unwrap();
+/// let server = reactor.accept_websocket();
+/// assert_eq!(server.expect_text(), "hello");
+/// ```
+///
+/// See the [module documentation](self) for more.
 pub struct FakeReactor {
     ev: EventLoop,
     net: Rc<FakeNet>,
@@ -405,12 +470,30 @@ impl FakeReactor {
         FakeReactor { ev, net }
     }
 
-    /// The loop to create sockets and servers on.
+    /// The loop to create sockets, servers and timers on: the code under
+    /// test takes it where it would take a real [`EventLoop`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert!(ws.event_loop().unwrap().is_fake());
+    /// ```
     pub fn event_loop(&self) -> &EventLoop {
         &self.ev
     }
 
-    /// The fake clock's current time.
+    /// The fake clock's current time (also [`EventLoop::now`] on its loop).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let reactor = qwebsocket::testing::FakeReactor::new();
+    /// let start = reactor.now();
+    /// reactor.run_until_idle();
+    /// assert_eq!(reactor.now(), start); // only advance() moves the clock
+    /// reactor.advance(Duration::from_millis(1));
+    /// assert_eq!(reactor.now() - start, Duration::from_millis(1));
+    /// ```
     pub fn now(&self) -> Instant {
         self.ev.now()
     }
@@ -434,26 +517,23 @@ impl FakeReactor {
     /// assert_eq!(reactor.run_until_idle(), 0);
     /// ```
     pub fn run_until_idle(&self) -> usize {
-        let mut total = 0;
-        for _ in 0..100_000 {
-            let ran = self.ev.run_ready_work();
-            if ran == 0 {
-                return total;
-            }
-            total += ran;
-        }
-        panic!("the fake reactor never became idle: something re-posts itself forever");
+        run_until_idle(&self.ev)
     }
 
     /// Moves the clock forward by `by`, firing every timer that falls due on
     /// the way (in order, each at its own deadline) and running until idle.
+    /// A timer due exactly at the end fires; one due later does not.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
     /// let reactor = qwebsocket::testing::FakeReactor::new();
-    /// let start = reactor.now();
-    /// reactor.advance(Duration::from_secs(3));
-    /// assert_eq!(reactor.now() - start, Duration::from_secs(3));
+    /// let fired = Rc::new(Cell::new(false));
+    /// let f = fired.clone();
+    /// reactor.event_loop().add_timer(Duration::from_secs(3), move |_| f.set(true));
+    /// reactor.advance(Duration::from_millis(2999));
+    /// assert!(!fired.get());
+    /// reactor.advance(Duration::from_millis(1));
+    /// assert!(fired.get());
     /// ```
     pub fn advance(&self, by: Duration) {
         let target = self.ev.now() + by;
@@ -471,29 +551,133 @@ impl FakeReactor {
         self.run_until_idle();
     }
 
-    /// How many connections the library opened that no test took yet.
+    /// How many connections the library opened that no test took yet: the
+    /// way to assert that a client did (or did not yet) try to connect.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(reactor.pending_connections(), 0);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(reactor.pending_connections(), 1);
+    /// ```
     pub fn pending_connections(&self) -> usize {
         self.net.pending.borrow().len()
     }
 
     /// The oldest connection the library opened that no test took yet, still
-    /// connecting: call [`Peer::accept`] or [`Peer::refuse`] on it.
+    /// connecting: call [`Peer::accept`] or [`Peer::refuse`] on it. For a
+    /// connection that simply succeeds, [`FakeReactor::accept_websocket`]
+    /// does every step.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1:8080/chat").unwrap();
+    /// reactor.run_until_idle();
+    /// let server = reactor.next_connection().expect("a connection attempt");
+    /// assert_eq!(server.addr(), "127.0.0.1:8080".parse().unwrap());
+    /// server.accept(); // TCP is up: the library sends its upgrade request
+    /// reactor.run_until_idle();
+    /// let request = server.accept_handshake().unwrap();
+    /// assert_eq!(request.target, "/chat");
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn next_connection(&self) -> Option<Peer> {
         let (pipe, _) = self.net.pending.borrow_mut().pop_front()?;
-        Some(Peer {
-            end: FakeStream {
+        Some(Peer::new(
+            FakeStream {
                 pipe,
                 side: 1,
                 net: Rc::downgrade(&self.net),
             },
-            role: Role::Server,
-            rx: RefCell::new(Vec::new()),
-        })
+            Role::Server,
+        ))
+    }
+
+    /// Runs the loop, takes the next connection the library opened, accepts
+    /// it, answers its upgrade request with `101 Switching Protocols` and
+    /// runs the loop again: the socket is connected and its `connected`
+    /// slots have run. The request is kept in [`Peer::upgrade_request`].
+    ///
+    /// # Panics
+    ///
+    /// If no connection is being opened (the panic message says what to
+    /// check) or the upgrade request is malformed.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.connected().connect(|ws| {
+    ///     ws.send_text_message("hello");
+    /// });
+    /// ws.open("ws://127.0.0.1/chat").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// assert_eq!(server.upgrade_request().unwrap().target, "/chat");
+    /// assert_eq!(server.expect_text(), "hello");
+    /// ```
+    #[track_caller]
+    pub fn accept_websocket(&self) -> Peer {
+        self.accept_websocket_with(None)
+    }
+
+    /// Like [`FakeReactor::accept_websocket`], choosing `subprotocol` (one
+    /// the client requested) in the response.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_requested_subprotocols(&["chat.v2", "chat.v1"]);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket_with(Some("chat.v1"));
+    /// assert_eq!(server.upgrade_request().unwrap().subprotocols, ["chat.v2", "chat.v1"]);
+    /// assert_eq!(ws.subprotocol(), "chat.v1");
+    /// ```
+    #[track_caller]
+    pub fn accept_websocket_with(&self, subprotocol: Option<&str>) -> Peer {
+        self.run_until_idle();
+        let Some(peer) = self.next_connection() else {
+            panic!(
+                "expected a connection attempt, but no socket is connecting on this reactor \
+                 (did the code under test call open() on a socket of reactor.event_loop()? \
+                 a host name needs reactor.add_host())"
+            );
+        };
+        peer.accept();
+        self.run_until_idle();
+        if let Err(e) = peer.accept_handshake_with(subprotocol) {
+            panic!("could not answer the upgrade request: {e}");
+        }
+        self.run_until_idle();
+        peer
     }
 
     /// Connects to a server listening on the fake network at `addr`, as a
     /// client whose frames are masked. The server sees a connection from an
-    /// ephemeral port on 127.0.0.1.
+    /// ephemeral port on 127.0.0.1. Only TCP: send the upgrade request
+    /// yourself ([`Peer::send_upgrade_request`] or [`Peer::write`]), or use
+    /// [`FakeReactor::connect_websocket`]. Fails with `ConnectionRefused`
+    /// if nothing listens at `addr`.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// client.send_upgrade_request("/chat", &[]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.read_handshake_response().unwrap().status, 101);
+    /// assert!(server.has_pending_connections());
+    /// assert!(reactor.connect("127.0.0.1:81".parse().unwrap()).is_err());
+    /// ```
     pub fn connect(&self, addr: SocketAddr) -> io::Result<Peer> {
         let l = self
             .net
@@ -523,17 +707,98 @@ impl FakeReactor {
             net: Rc::downgrade(&self.net),
         });
         self.net.notify(Some(l.token));
-        Ok(Peer {
-            end: FakeStream {
+        Ok(Peer::new(
+            FakeStream {
                 pipe,
                 side: 0,
                 net: Rc::downgrade(&self.net),
             },
-            role: Role::Client,
-            rx: RefCell::new(Vec::new()),
-        })
+            Role::Client,
+        ))
+    }
+
+    /// Connects to the server listening at `addr`, sends an upgrade request
+    /// for `target` and runs the loop until the server answered: the server
+    /// emitted `new_connection` and its slots have run. The response is kept
+    /// in [`Peer::upgrade_response`].
+    ///
+    /// # Panics
+    ///
+    /// If nothing listens at `addr`, or the server does not answer with a
+    /// valid `101 Switching Protocols` (the message quotes its answer).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// server.new_connection().connect(|server| {
+    ///     while let Some(ws) = server.next_pending_connection() {
+    ///         ws.text_message_received().connect(|ws, text| {
+    ///             ws.send_text_message(&text.to_uppercase());
+    ///         });
+    ///     }
+    /// });
+    /// let client = reactor.connect_websocket("127.0.0.1:80".parse().unwrap(), "/shout");
+    /// client.send_text("hi");
+    /// assert_eq!(client.expect_text(), "HI");
+    /// ```
+    #[track_caller]
+    pub fn connect_websocket(&self, addr: SocketAddr, target: &str) -> Peer {
+        self.connect_websocket_with(addr, target, &[])
+    }
+
+    /// Like [`FakeReactor::connect_websocket`], with extra request headers
+    /// (`Origin`, `Sec-WebSocket-Protocol`, cookies…).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.set_supported_subprotocols(&["chat.v1"]);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = reactor.connect_websocket_with(
+    ///     "127.0.0.1:80".parse().unwrap(),
+    ///     "/",
+    ///     &[("Origin", "https://app.example"), ("Sec-WebSocket-Protocol", "chat.v2, chat.v1")],
+    /// );
+    /// let response = client.upgrade_response().unwrap();
+    /// assert_eq!(response.header("Sec-WebSocket-Protocol"), Some("chat.v1"));
+    /// let socket = server.next_pending_connection().unwrap();
+    /// assert_eq!(socket.origin(), "https://app.example");
+    /// ```
+    #[track_caller]
+    pub fn connect_websocket_with(
+        &self,
+        addr: SocketAddr,
+        target: &str,
+        headers: &[(&str, &str)],
+    ) -> Peer {
+        let peer = match self.connect(addr) {
+            Ok(peer) => peer,
+            Err(e) => panic!(
+                "could not connect to {addr}: {e} (is a server listening there, on this reactor?)"
+            ),
+        };
+        peer.send_upgrade_request(target, headers);
+        self.run_until_idle();
+        let Some(response) = peer.read_handshake_response() else {
+            panic!("the server at {addr} did not answer the upgrade request for {target:?}");
+        };
+        let expected = accept_key(CLIENT_KEY.as_bytes());
+        if response.status != 101 || response.header("Sec-WebSocket-Accept") != Some(&expected) {
+            panic!(
+                "the server at {addr} refused the upgrade request for {target:?}: {} {:?}",
+                response.status, response.headers
+            );
+        }
+        peer
     }
 }
+
+/// The key a client [`Peer`] sends in its upgrade request (RFC 6455's
+/// example key).
+const CLIENT_KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
 /// The status and headers of a handshake response, as a client peer read it.
 ///
@@ -552,6 +817,13 @@ pub struct HandshakeResponse {
 
 impl HandshakeResponse {
     /// The first header with this name (case-insensitive).
+    ///
+    /// ```
+    /// use qwebsocket::testing::HandshakeResponse;
+    /// let r = HandshakeResponse { status: 503, headers: vec![("Retry-After".into(), "5".into())] };
+    /// assert_eq!(r.header("retry-after"), Some("5"));
+    /// assert_eq!(r.header("Upgrade"), None);
+    /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -584,11 +856,25 @@ pub struct ReceivedFrame {
 
 impl ReceivedFrame {
     /// The payload as text, if it is UTF-8.
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::ReceivedFrame};
+    /// let f = ReceivedFrame { fin: true, rsv: 0, opcode: OpCode::Binary, masked: false, payload: vec![0xff] };
+    /// assert_eq!(f.text(), None);
+    /// ```
     pub fn text(&self) -> Option<&str> {
         std::str::from_utf8(&self.payload).ok()
     }
 
     /// For a close frame: its code (1005 if empty) and reason.
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::ReceivedFrame, CloseCode};
+    /// let mut f = ReceivedFrame { fin: true, rsv: 0, opcode: OpCode::Close, masked: false, payload: vec![] };
+    /// assert_eq!(f.close_status(), Some((CloseCode::MissingStatusCode, String::new())));
+    /// f.payload = b"\x03\xe8bye".to_vec();
+    /// assert_eq!(f.close_status(), Some((CloseCode::Normal, "bye".to_owned())));
+    /// ```
     pub fn close_status(&self) -> Option<(CloseCode, String)> {
         if self.opcode != OpCode::Close {
             return None;
@@ -602,17 +888,129 @@ impl ReceivedFrame {
             _ => None,
         }
     }
+
+    /// A short description for panic messages: the opcode, the payload
+    /// (quoted text or hex, cut after 64 bytes), "not final" if FIN is unset.
+    fn describe(&self) -> String {
+        let shown = &self.payload[..self.payload.len().min(64)];
+        let cut = if shown.len() < self.payload.len() {
+            "…"
+        } else {
+            ""
+        };
+        let mut s = match (self.opcode, std::str::from_utf8(shown)) {
+            (OpCode::Close, _) => match self.close_status() {
+                Some((code, reason)) => format!("a close frame ({code}, {reason:?})"),
+                None => format!("a malformed close frame [{}]", hex(&self.payload)),
+            },
+            (OpCode::Binary, _) | (_, Err(_)) => format!(
+                "a {:?} frame of {} bytes [{}{cut}]",
+                self.opcode,
+                self.payload.len(),
+                hex(shown)
+            ),
+            (_, Ok(text)) => format!("a {:?} frame {text:?}{cut}", self.opcode),
+        };
+        if !self.fin {
+            s.push_str(", not final");
+        }
+        s
+    }
 }
 
-/// The test's end of a fake connection.
+/// Decodes the whole frame at the start of `buf`, if there is one: the frame
+/// and its length on the wire.
+fn decode_frame(buf: &[u8]) -> Option<(ReceivedFrame, usize)> {
+    let (h, hl) = FrameHeader::parse(buf, 0b111).ok()??;
+    let len = usize::try_from(h.payload_len).ok()?;
+    if buf.len() - hl < len {
+        return None;
+    }
+    let mut payload = buf[hl..hl + len].to_vec();
+    if let Some(k) = h.mask {
+        apply_mask(&mut payload, k, 0);
+    }
+    let frame = ReceivedFrame {
+        fin: h.fin,
+        rsv: h.rsv,
+        opcode: h.opcode,
+        masked: h.mask.is_some(),
+        payload,
+    };
+    Some((frame, hl + len))
+}
+
+/// The test's end of a fake connection: the server your client talks to, or
+/// a client of your server.
 ///
-/// A peer taken with [`FakeReactor::next_connection`] plays a server (its
-/// frames are not masked); one made with [`FakeReactor::connect`] plays a
-/// client (its frames are masked with a fixed key).
+/// A peer taken with [`FakeReactor::accept_websocket`] or
+/// [`FakeReactor::next_connection`] plays a server (its frames are not
+/// masked); one made with [`FakeReactor::connect_websocket`] or
+/// [`FakeReactor::connect`] plays a client (its frames are masked with a
+/// fixed key).
+///
+/// # Reading what the library sent
+///
+/// The `expect_*` methods ([`expect_text`](Peer::expect_text),
+/// [`expect_binary`](Peer::expect_binary), [`expect_ping`](Peer::expect_ping),
+/// [`expect_pong`](Peer::expect_pong), [`expect_close`](Peer::expect_close),
+/// [`expect_frame`](Peer::expect_frame),
+/// [`expect_no_frame`](Peer::expect_no_frame)) are assertions: each first
+/// runs the loop until it is idle (without moving the clock), then returns
+/// the next message or frame, or panics with a message that says what came
+/// instead, at the line of the test that called it. Call them from the
+/// test's code, not from a slot. [`frames`](Peer::frames) and
+/// [`take_bytes`](Peer::take_bytes) return what was written so far, without
+/// running the loop.
+///
+/// # Sending
+///
+/// [`send_text`](Peer::send_text), [`send_binary`](Peer::send_binary),
+/// [`send_ping`](Peer::send_ping), [`send_pong`](Peer::send_pong) and
+/// [`close`](Peer::close) send one well-formed frame;
+/// [`send_frame`](Peer::send_frame) and
+/// [`send_raw_frame_masked`](Peer::send_raw_frame_masked) send any frame,
+/// valid or not; [`write`](Peer::write) sends raw bytes. The library reads
+/// them the next time the loop runs.
+///
+/// # Ending the connection
+///
+/// | The test calls | The library sees |
+/// |---|---|
+/// | [`close(code, reason)`](Peer::close) | the closing handshake: it answers with a close frame (read it with [`expect_close`](Peer::expect_close)) and, once TCP ends, emits `disconnected`, with the peer's code in `close_code()` |
+/// | [`shutdown()`](Peer::shutdown) | TCP FIN: the end of the stream, without a close frame; the peer can still read |
+/// | [`reset()`](Peer::reset) | TCP RST: the connection was reset |
+/// | `drop(peer)` | the peer is gone: the end of the stream, and its writes fail |
+///
+/// In the last three cases the socket reports `RemoteHostClosed` and
+/// disconnects with close code 1006 (`AbnormalDisconnection`): the usual
+/// way to test "the server went away".
+///
+/// ```
+/// use qwebsocket::testing::FakeReactor;
+/// use qwebsocket::{CloseCode, SocketState, WebSocket};
+/// let reactor = FakeReactor::new();
+/// let ws = WebSocket::new(reactor.event_loop());
+/// ws.text_message_received().connect(|ws, text| {
+///     ws.send_text_message(&format!("echo: {text}"));
+/// });
+/// ws.open("ws://127.0.0.1/").unwrap();
+/// let server = reactor.accept_websocket();
+/// server.send_text("hi");
+/// assert_eq!(server.expect_text(), "echo: hi");
+/// server.close(CloseCode::GoingAway, "maintenance");
+/// assert_eq!(server.expect_close(), (CloseCode::GoingAway, "maintenance".into()));
+/// drop(server); // a server ends TCP after the closing handshake
+/// reactor.run_until_idle();
+/// assert_eq!(ws.state(), SocketState::Unconnected);
+/// assert_eq!(ws.close_code(), CloseCode::GoingAway);
+/// ```
 pub struct Peer {
     end: FakeStream,
     role: Role,
     rx: RefCell<Vec<u8>>,
+    request: RefCell<Option<ServerRequest>>,
+    response: RefCell<Option<HandshakeResponse>>,
 }
 
 impl fmt::Debug for Peer {
@@ -625,13 +1023,47 @@ impl fmt::Debug for Peer {
 }
 
 impl Peer {
-    /// The address the library connected to (or, for a client peer, the
-    /// server's address).
+    fn new(end: FakeStream, role: Role) -> Peer {
+        Peer {
+            end,
+            role,
+            rx: RefCell::new(Vec::new()),
+            request: RefCell::new(None),
+            response: RefCell::new(None),
+        }
+    }
+
+    /// The server's address: the one the library connected to, or for a
+    /// client peer the address of the server it connected to.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// reactor.add_host("chat.example", "10.0.0.7".parse().unwrap());
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://chat.example:8080/").unwrap();
+    /// reactor.run_until_idle();
+    /// let server = reactor.next_connection().unwrap();
+    /// assert_eq!(server.addr(), "10.0.0.7:8080".parse().unwrap());
+    /// ```
     pub fn addr(&self) -> SocketAddr {
-        self.end.pipe.addrs[self.end.side]
+        // addrs[1] is always the accepting side's address.
+        self.end.pipe.addrs[1]
     }
 
     /// Completes the library's TCP connect.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let server = reactor.next_connection().unwrap();
+    /// server.accept();
+    /// reactor.run_until_idle();
+    /// assert!(server.take_bytes().starts_with(b"GET / HTTP/1.1\r\n"));
+    /// ```
     pub fn accept(&self) {
         if self.end.pipe.state.get() == ConnState::Connecting {
             self.end.pipe.state.set(ConnState::Established);
@@ -640,6 +1072,17 @@ impl Peer {
     }
 
     /// Fails the library's TCP connect with "connection refused".
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketError, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// reactor.next_connection().unwrap().refuse();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.error(), SocketError::ConnectionRefused);
+    /// ```
     pub fn refuse(&self) {
         if self.end.pipe.state.get() == ConnState::Connecting {
             self.end.pipe.state.set(ConnState::Refused);
@@ -649,13 +1092,40 @@ impl Peer {
 
     /// Limits how many bytes may be in flight toward each end (default
     /// unlimited), to test backpressure.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.set_window(100);
+    /// ws.send_binary_message(&[0; 1000]);
+    /// reactor.run_until_idle();
+    /// assert!(ws.bytes_to_write() > 0); // the peer has not read yet
+    /// assert_eq!(server.expect_binary().len(), 1000); // reading frees the window
+    /// assert_eq!(ws.bytes_to_write(), 0);
+    /// ```
     pub fn set_window(&self, bytes: usize) {
         self.end.pipe.window.set(bytes);
         self.end.notify_other();
     }
 
     /// Takes every byte the library wrote since the last call (frames not
-    /// yet decoded by [`Peer::frames`] included).
+    /// yet decoded by [`Peer::frames`] included). Does not run the loop.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.send_text_message("hi");
+    /// reactor.run_until_idle();
+    /// let bytes = server.take_bytes();
+    /// assert_eq!(bytes.len(), 2 + 4 + 2); // header, mask key, payload
+    /// assert!(server.take_bytes().is_empty());
+    /// ```
     pub fn take_bytes(&self) -> Vec<u8> {
         let mut rx = std::mem::take(&mut *self.rx.borrow_mut());
         let mut q = self.end.pipe.bufs[self.end.side].borrow_mut();
@@ -665,17 +1135,47 @@ impl Peer {
         rx
     }
 
-    fn fill_rx(&self) {
+    /// Moves what the library wrote into `rx`; false if there was nothing.
+    fn fill_rx(&self) -> bool {
         let mut q = self.end.pipe.bufs[self.end.side].borrow_mut();
         if q.is_empty() {
-            return;
+            return false;
         }
         self.rx.borrow_mut().extend(q.drain(..));
         drop(q);
         self.end.notify_other();
+        true
+    }
+
+    /// Runs the loop until idle (time does not move) and reads what the
+    /// library wrote, again and again while reading frees room in a
+    /// [window](Peer::set_window) the library was waiting for.
+    fn settle(&self) {
+        let ev = self.end.net.upgrade().and_then(|net| net.event_loop());
+        loop {
+            if let Some(ev) = &ev {
+                run_until_idle(ev);
+            }
+            if !self.fill_rx() {
+                break;
+            }
+        }
     }
 
     /// Writes raw bytes to the library.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.text_message_received().connect(|ws, text| {
+    ///     ws.send_text_message(text);
+    /// });
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.write(&[0x81, 0x02, b'h', b'i']); // an unmasked text frame "hi"
+    /// assert_eq!(server.expect_text(), "hi");
+    /// ```
     pub fn write(&self, bytes: &[u8]) {
         self.end.pipe.bufs[self.end.other()]
             .borrow_mut()
@@ -683,37 +1183,103 @@ impl Peer {
         self.end.notify_other();
     }
 
-    /// Ends the peer's writing side (TCP FIN).
+    /// Ends the peer's writing side (TCP FIN) without a close frame; the
+    /// peer can still read.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, CloseCode, SocketError, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.shutdown();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.error(), SocketError::RemoteHostClosed);
+    /// assert_eq!(ws.close_code(), CloseCode::AbnormalDisconnection);
+    /// ```
     pub fn shutdown(&self) {
         self.end.pipe.shut[self.end.side].set(true);
         self.end.notify_other();
     }
 
     /// Resets the connection (TCP RST).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketError, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.reset();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.error(), SocketError::RemoteHostClosed);
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// ```
     pub fn reset(&self) {
         self.end.pipe.reset[self.end.side].set(true);
         self.end.notify_other();
     }
 
     /// True once the library ended its writing side or closed the socket.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// assert!(!server.is_closed_by_library());
+    /// ws.abort();
+    /// reactor.run_until_idle();
+    /// assert!(server.is_closed_by_library());
+    /// ```
     pub fn is_closed_by_library(&self) -> bool {
         let o = self.end.other();
         self.end.pipe.shut[o].get() || self.end.pipe.closed[o].get()
     }
 
     /// True once the library dropped the socket altogether.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.abort();
+    /// reactor.run_until_idle();
+    /// assert!(server.is_released_by_library());
+    /// ```
     pub fn is_released_by_library(&self) -> bool {
         self.end.pipe.closed[self.end.other()].get()
     }
 
     /// Reads the upgrade request the library sent (a peer playing a server).
-    /// `Ok(None)` if it is not complete yet.
+    /// `Ok(None)` if it is not complete yet. Also kept in
+    /// [`Peer::upgrade_request`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.add_request_header("Authorization", "Bearer t0k3n");
+    /// ws.open("ws://127.0.0.1/feed").unwrap();
+    /// reactor.run_until_idle();
+    /// let server = reactor.next_connection().unwrap();
+    /// assert_eq!(server.read_handshake_request().unwrap(), None); // TCP not up yet
+    /// server.accept();
+    /// reactor.run_until_idle();
+    /// let request = server.read_handshake_request().unwrap().unwrap();
+    /// assert_eq!(request.target, "/feed");
+    /// assert!(request.headers.contains(&("Authorization".into(), "Bearer t0k3n".into())));
+    /// ```
     pub fn read_handshake_request(&self) -> Result<Option<ServerRequest>, HandshakeError> {
         self.fill_rx();
         let mut rx = self.rx.borrow_mut();
         match parse_request(&rx, MAX_HEADER_BLOCK) {
             Ok(Some(req)) => {
                 rx.drain(..req.head_len);
+                *self.request.borrow_mut() = Some(req.clone());
                 Ok(Some(req))
             }
             Ok(None) => Ok(None),
@@ -726,12 +1292,41 @@ impl Peer {
 
     /// Reads the upgrade request and answers `101 Switching Protocols`
     /// with the right accept key (no subprotocol).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let server = reactor.next_connection().unwrap();
+    /// server.accept();
+    /// reactor.run_until_idle();
+    /// server.accept_handshake().unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn accept_handshake(&self) -> Result<ServerRequest, HandshakeError> {
         self.accept_handshake_with(None)
     }
 
     /// Like [`Peer::accept_handshake`], choosing `subprotocol` (which must be
     /// one the client requested) in the response.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_requested_subprotocols(&["mqtt"]);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let server = reactor.next_connection().unwrap();
+    /// server.accept();
+    /// reactor.run_until_idle();
+    /// server.accept_handshake_with(Some("mqtt")).unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.subprotocol(), "mqtt");
+    /// ```
     pub fn accept_handshake_with(
         &self,
         subprotocol: Option<&str>,
@@ -747,12 +1342,145 @@ impl Peer {
         Ok(req)
     }
 
+    /// The last upgrade request this peer read (a peer playing a server),
+    /// with [`FakeReactor::accept_websocket`],
+    /// [`Peer::accept_handshake`] or [`Peer::read_handshake_request`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::with_origin(reactor.event_loop(), "https://app.example");
+    /// ws.open("ws://127.0.0.1/room/42").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// let request = server.upgrade_request().unwrap();
+    /// assert_eq!(request.target, "/room/42");
+    /// assert_eq!(request.origin.as_deref(), Some("https://app.example"));
+    /// ```
+    pub fn upgrade_request(&self) -> Option<ServerRequest> {
+        self.request.borrow().clone()
+    }
+
+    /// Writes an upgrade request for `target` (a peer playing a client),
+    /// with a fixed key, `Host` set to the server's address and the extra
+    /// `headers`. Read the answer with [`Peer::read_handshake_response`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// client.send_upgrade_request("/chat", &[("Origin", "https://app.example")]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.read_handshake_response().unwrap().status, 101);
+    /// let socket = server.next_pending_connection().unwrap();
+    /// assert_eq!(socket.origin(), "https://app.example");
+    /// ```
+    pub fn send_upgrade_request(&self, target: &str, headers: &[(&str, &str)]) {
+        let mut request = format!(
+            "GET {target} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: {CLIENT_KEY}\r\nSec-WebSocket-Version: 13\r\n",
+            self.addr()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        self.write(request.as_bytes());
+    }
+
+    /// Reads the library server's answer to an upgrade request (a peer
+    /// playing a client): its status and headers, once complete. Frames that
+    /// follow stay for [`Peer::frames`]. Also kept in
+    /// [`Peer::upgrade_response`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// assert_eq!(client.read_handshake_response(), None); // nothing asked yet
+    /// client.write(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.read_handshake_response().unwrap().status, 400);
+    /// ```
+    pub fn read_handshake_response(&self) -> Option<HandshakeResponse> {
+        self.fill_rx();
+        let mut rx = self.rx.borrow_mut();
+        let end = rx.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut headers);
+        let status = match resp.parse(&rx[..end]) {
+            Ok(httparse::Status::Complete(_)) => resp.code.unwrap_or(0),
+            _ => 0,
+        };
+        let headers = resp
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_owned(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect();
+        rx.drain(..end);
+        let response = HandshakeResponse { status, headers };
+        *self.response.borrow_mut() = Some(response.clone());
+        Some(response)
+    }
+
+    /// The last handshake response this peer read (a peer playing a
+    /// client), with [`FakeReactor::connect_websocket`] or
+    /// [`Peer::read_handshake_response`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "chat/1.0", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = reactor.connect_websocket("127.0.0.1:80".parse().unwrap(), "/");
+    /// let response = client.upgrade_response().unwrap();
+    /// assert_eq!(response.status, 101);
+    /// assert_eq!(response.header("Upgrade"), Some("websocket"));
+    /// ```
+    pub fn upgrade_response(&self) -> Option<HandshakeResponse> {
+        self.response.borrow().clone()
+    }
+
     /// Writes one frame. A client peer masks it with a fixed key.
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::FakeReactor, WebSocket};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let got = Rc::new(RefCell::new(Vec::new()));
+    /// let g = got.clone();
+    /// ws.text_message_received().connect(move |_, text| g.borrow_mut().push(text.to_owned()));
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_frame(false, OpCode::Text, b"hel"); // a fragmented message
+    /// server.send_frame(true, OpCode::Continuation, b"lo");
+    /// reactor.run_until_idle();
+    /// assert_eq!(*got.borrow(), ["hello"]);
+    /// ```
     pub fn send_frame(&self, fin: bool, opcode: OpCode, payload: &[u8]) {
         self.send_raw_frame(fin, 0, opcode, payload);
     }
 
     /// Writes one frame with the given RSV bits (to test refusal).
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::FakeReactor, CloseCode, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_raw_frame(true, 0b100, OpCode::Text, b"compressed?"); // RSV1, not negotiated
+    /// assert_eq!(server.expect_close().0, CloseCode::ProtocolError);
+    /// ```
     pub fn send_raw_frame(&self, fin: bool, rsv: u8, opcode: OpCode, payload: &[u8]) {
         let mask = (self.role == Role::Client).then_some([0x12, 0x34, 0x56, 0x78]);
         self.send_raw_frame_masked(fin, rsv, opcode, payload, mask);
@@ -761,6 +1489,17 @@ impl Peer {
     /// Writes one frame masked with `mask` (or not masked), whatever the
     /// peer's role: the way to send a masked frame from a server or an
     /// unmasked one from a client.
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::FakeReactor, CloseCode, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = reactor.connect_websocket("127.0.0.1:80".parse().unwrap(), "/");
+    /// let _socket = server.next_pending_connection().unwrap();
+    /// client.send_raw_frame_masked(true, 0, OpCode::Text, b"hi", None); // clients must mask
+    /// assert_eq!(client.expect_close().0, CloseCode::ProtocolError);
+    /// ```
     pub fn send_raw_frame_masked(
         &self,
         fin: bool,
@@ -790,6 +1529,17 @@ impl Peer {
     /// Writes only the header of a frame announcing `len` payload bytes (a
     /// client peer's header carries a mask key), to test limits that apply
     /// before the payload arrives.
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::FakeReactor, CloseCode, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_max_allowed_incoming_frame_size(1024);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_frame_header(true, OpCode::Binary, 1 << 30);
+    /// assert_eq!(server.expect_close().0, CloseCode::TooMuchData);
+    /// ```
     pub fn send_frame_header(&self, fin: bool, opcode: OpCode, len: u64) {
         let header = FrameHeader {
             fin,
@@ -803,54 +1553,95 @@ impl Peer {
         self.write(&h[..n]);
     }
 
-    /// Reads the library server's answer to an upgrade request (a peer
-    /// playing a client): its status and headers, once complete. Frames that
-    /// follow stay for [`Peer::frames`].
-    pub fn read_handshake_response(&self) -> Option<HandshakeResponse> {
-        self.fill_rx();
-        let mut rx = self.rx.borrow_mut();
-        let end = rx.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut headers);
-        let status = match resp.parse(&rx[..end]) {
-            Ok(httparse::Status::Complete(_)) => resp.code.unwrap_or(0),
-            _ => 0,
-        };
-        let headers = resp
-            .headers
-            .iter()
-            .map(|h| {
-                (
-                    h.name.to_owned(),
-                    String::from_utf8_lossy(h.value).into_owned(),
-                )
-            })
-            .collect();
-        rx.drain(..end);
-        Some(HandshakeResponse { status, headers })
-    }
-
     /// Writes a text message in one frame.
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::WebSocket;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// let log = SignalLog::record(&ws);
+    /// server.send_text("hello");
+    /// reactor.run_until_idle();
+    /// assert_eq!(log.take(), ["text_frame:hello:true", "text:hello"]);
+    /// ```
     pub fn send_text(&self, text: &str) {
         self.send_frame(true, OpCode::Text, text.as_bytes());
     }
 
     /// Writes a binary message in one frame.
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::WebSocket;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// let log = SignalLog::record(&ws);
+    /// server.send_binary(&[1, 2]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(log.take(), ["binary_frame:0102:true", "binary:0102"]);
+    /// ```
     pub fn send_binary(&self, data: &[u8]) {
         self.send_frame(true, OpCode::Binary, data);
     }
 
-    /// Writes a ping.
+    /// Writes a ping (the library answers with a pong on its own).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_ping(b"are you there?");
+    /// assert_eq!(server.expect_pong(), b"are you there?");
+    /// ```
     pub fn send_ping(&self, payload: &[u8]) {
         self.send_frame(true, OpCode::Ping, payload);
     }
 
-    /// Writes a pong.
+    /// Writes a pong, for example to answer a ping read with
+    /// [`Peer::expect_ping`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let rtt = Rc::new(Cell::new(None));
+    /// let r = rtt.clone();
+    /// ws.pong().connect(move |_, elapsed, _| r.set(Some(elapsed)));
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.ping(b"t");
+    /// let payload = server.expect_ping();
+    /// reactor.advance(Duration::from_millis(40));
+    /// server.send_pong(&payload);
+    /// reactor.run_until_idle();
+    /// assert_eq!(rtt.get(), Some(Duration::from_millis(40)));
+    /// ```
     pub fn send_pong(&self, payload: &[u8]) {
         self.send_frame(true, OpCode::Pong, payload);
     }
 
     /// Writes a close frame; `None` sends one without a status code.
+    /// [`Peer::close`] is the usual way; this one also sends codes that may
+    /// not be sent, to test refusal.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, CloseCode, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_close(None);
+    /// assert_eq!(server.expect_close(), (CloseCode::MissingStatusCode, String::new()));
+    /// assert_eq!(ws.close_code(), CloseCode::MissingStatusCode);
+    /// ```
     pub fn send_close(&self, status: Option<(u16, &str)>) {
         let mut p = Vec::new();
         if let Some((code, reason)) = status {
@@ -860,38 +1651,330 @@ impl Peer {
         self.send_frame(true, OpCode::Close, &p);
     }
 
+    /// Starts the closing handshake: writes a close frame with `code` and
+    /// `reason`. The library answers with its own close frame (read it with
+    /// [`Peer::expect_close`]); `close_code()` and `close_reason()` give what
+    /// the peer sent. Then TCP ends: a library server closes it at once; a
+    /// library client waits for the server to close it (drop the peer or
+    /// call [`Peer::shutdown`]), or for its close timeout. `disconnected`
+    /// follows.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, CloseCode, SocketState, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.close(CloseCode::Other(4000), "kicked");
+    /// assert_eq!(server.expect_close().0, CloseCode::Other(4000));
+    /// assert_eq!(ws.state(), SocketState::Closing); // a client lets the server end TCP
+    /// server.shutdown();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Unconnected);
+    /// assert_eq!(ws.close_reason(), "kicked");
+    /// ```
+    pub fn close(&self, code: CloseCode, reason: &str) {
+        self.send_close(Some((code.code(), reason)));
+    }
+
     /// Decodes and returns every whole frame the library wrote since the
-    /// last call; bytes of an incomplete frame stay for the next call.
+    /// last call; bytes of an incomplete frame stay for the next call. Does
+    /// not run the loop.
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.set_outgoing_frame_size(4);
+    /// ws.send_text_message("abcdef");
+    /// ws.ping(b"");
+    /// reactor.run_until_idle();
+    /// let frames = server.frames();
+    /// let kinds: Vec<_> = frames.iter().map(|f| (f.opcode, f.fin)).collect();
+    /// assert_eq!(
+    ///     kinds,
+    ///     [(OpCode::Text, false), (OpCode::Continuation, true), (OpCode::Ping, true)]
+    /// );
+    /// assert!(frames.iter().all(|f| f.masked)); // a client masks every frame
+    /// ```
     pub fn frames(&self) -> Vec<ReceivedFrame> {
         self.fill_rx();
         let mut rx = self.rx.borrow_mut();
         let mut out = Vec::new();
         let mut pos = 0;
-        while let Ok(Some((h, hl))) = FrameHeader::parse(&rx[pos..], 0b111) {
-            let Ok(len) = usize::try_from(h.payload_len) else {
-                break;
-            };
-            if rx.len() - pos < hl + len {
-                break;
-            }
-            let mut payload = rx[pos + hl..pos + hl + len].to_vec();
-            if let Some(k) = h.mask {
-                apply_mask(&mut payload, k, 0);
-            }
-            out.push(ReceivedFrame {
-                fin: h.fin,
-                rsv: h.rsv,
-                opcode: h.opcode,
-                masked: h.mask.is_some(),
-                payload,
-            });
-            pos += hl + len;
+        while let Some((frame, len)) = decode_frame(&rx[pos..]) {
+            out.push(frame);
+            pos += len;
         }
         rx.drain(..pos);
         out
     }
+
+    /// What the library left unread, for panic messages.
+    fn nothing_written(&self) -> String {
+        let pending = self.rx.borrow().len();
+        let mut s = if pending > 0 {
+            format!("the library wrote only {pending} bytes of an incomplete frame")
+        } else {
+            "the library wrote nothing".to_owned()
+        };
+        if self.is_released_by_library() {
+            s.push_str(" and closed the connection");
+        } else if self.is_closed_by_library() {
+            s.push_str(" and ended its side of the connection");
+        }
+        s.push_str(
+            " (expect_* runs the loop but does not move the clock: \
+             use FakeReactor::advance for what timers do)",
+        );
+        s
+    }
+
+    /// The next whole frame, or a panic naming `what` was expected.
+    #[track_caller]
+    fn next_frame_for(&self, what: &str) -> ReceivedFrame {
+        let decoded = decode_frame(&self.rx.borrow());
+        match decoded {
+            Some((frame, len)) => {
+                self.rx.borrow_mut().drain(..len);
+                frame
+            }
+            None => panic!("expected {what}, but {}", self.nothing_written()),
+        }
+    }
+
+    /// The next message of type `opcode`, its fragments joined.
+    #[track_caller]
+    fn expect_message(&self, opcode: OpCode, what: &str) -> Vec<u8> {
+        self.settle();
+        let first = self.next_frame_for(what);
+        if first.opcode != opcode {
+            panic!("expected {what}, got {}", first.describe());
+        }
+        let mut payload = first.payload;
+        let mut fin = first.fin;
+        while !fin {
+            let next = self.next_frame_for(&format!("the rest of {what}"));
+            if next.opcode != OpCode::Continuation {
+                panic!(
+                    "expected a continuation frame of {what}, got {}",
+                    next.describe()
+                );
+            }
+            payload.extend_from_slice(&next.payload);
+            fin = next.fin;
+        }
+        payload
+    }
+
+    /// The next control frame of type `opcode`.
+    #[track_caller]
+    fn expect_control(&self, opcode: OpCode, what: &str) -> ReceivedFrame {
+        self.settle();
+        let frame = self.next_frame_for(what);
+        if frame.opcode != opcode {
+            panic!("expected {what}, got {}", frame.describe());
+        }
+        frame
+    }
+
+    /// Runs the loop until idle and returns the next frame the library
+    /// wrote, whatever it is.
+    ///
+    /// # Panics
+    ///
+    /// If the library wrote no whole frame.
+    ///
+    /// ```
+    /// use qwebsocket::{protocol::OpCode, testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.send_binary_message(b"\x00\x01");
+    /// let frame = server.expect_frame();
+    /// assert_eq!((frame.opcode, frame.fin, frame.masked), (OpCode::Binary, true, true));
+    /// assert_eq!(frame.payload, [0, 1]);
+    /// ```
+    #[track_caller]
+    pub fn expect_frame(&self) -> ReceivedFrame {
+        self.settle();
+        self.next_frame_for("a frame")
+    }
+
+    /// Runs the loop until idle and returns the next message the library
+    /// sent, which must be a text message (its fragments are joined).
+    ///
+    /// # Panics
+    ///
+    /// If the library sent nothing, or something else first (the message
+    /// says what).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.send_text_message("one");
+    /// ws.send_text_message("two");
+    /// assert_eq!(server.expect_text(), "one");
+    /// assert_eq!(server.expect_text(), "two");
+    /// ```
+    ///
+    /// ```should_panic
+    /// # use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # let server = reactor.accept_websocket();
+    /// ws.send_binary_message(b"\x01");
+    /// server.expect_text(); // panics: "expected a text message, got a Binary frame of 1 bytes [01]"
+    /// ```
+    #[track_caller]
+    pub fn expect_text(&self) -> String {
+        let payload = self.expect_message(OpCode::Text, "a text message");
+        match String::from_utf8(payload) {
+            Ok(text) => text,
+            Err(e) => panic!("expected a text message, got one that is not UTF-8: {e}"),
+        }
+    }
+
+    /// Runs the loop until idle and returns the next message the library
+    /// sent, which must be a binary message (its fragments are joined).
+    ///
+    /// # Panics
+    ///
+    /// If the library sent nothing, or something else first.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.send_binary_message(&[0xca, 0xfe]);
+    /// assert_eq!(server.expect_binary(), [0xca, 0xfe]);
+    /// ```
+    #[track_caller]
+    pub fn expect_binary(&self) -> Vec<u8> {
+        self.expect_message(OpCode::Binary, "a binary message")
+    }
+
+    /// Runs the loop until idle and returns the payload of the next frame,
+    /// which must be a ping. Answer it with [`Peer::send_pong`], or do not,
+    /// to test a pong timeout.
+    ///
+    /// # Panics
+    ///
+    /// If the library sent nothing, or something else first.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.ping(b"hb");
+    /// assert_eq!(server.expect_ping(), b"hb");
+    /// ```
+    #[track_caller]
+    pub fn expect_ping(&self) -> Vec<u8> {
+        self.expect_control(OpCode::Ping, "a ping").payload
+    }
+
+    /// Runs the loop until idle and returns the payload of the next frame,
+    /// which must be a pong.
+    ///
+    /// # Panics
+    ///
+    /// If the library sent nothing, or something else first.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_ping(b"42");
+    /// assert_eq!(server.expect_pong(), b"42");
+    /// ```
+    #[track_caller]
+    pub fn expect_pong(&self) -> Vec<u8> {
+        self.expect_control(OpCode::Pong, "a pong").payload
+    }
+
+    /// Runs the loop until idle and returns the code and reason of the next
+    /// frame, which must be a close frame (1005 `MissingStatusCode` if it
+    /// has no code).
+    ///
+    /// # Panics
+    ///
+    /// If the library sent nothing, something else first, or a malformed
+    /// close frame.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, CloseCode, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.close(CloseCode::Normal, "bye").unwrap();
+    /// assert_eq!(server.expect_close(), (CloseCode::Normal, "bye".to_owned()));
+    /// server.close(CloseCode::Normal, ""); // completes the closing handshake
+    /// ```
+    #[track_caller]
+    pub fn expect_close(&self) -> (CloseCode, String) {
+        let frame = self.expect_control(OpCode::Close, "a close frame");
+        match frame.close_status() {
+            Some(status) => status,
+            None => panic!("expected a close frame, got {}", frame.describe()),
+        }
+    }
+
+    /// Runs the loop until idle and checks that the library wrote nothing
+    /// (not even part of a frame) since the last read.
+    ///
+    /// # Panics
+    ///
+    /// If it wrote something; the message describes it.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// reactor.advance(Duration::from_secs(60));
+    /// server.expect_no_frame(); // no keepalive pings unless asked for
+    /// ```
+    #[track_caller]
+    pub fn expect_no_frame(&self) {
+        self.settle();
+        let rx = self.rx.borrow();
+        if rx.is_empty() {
+            return;
+        }
+        match decode_frame(&rx) {
+            Some((frame, _)) => panic!(
+                "expected nothing, but the library sent {}",
+                frame.describe()
+            ),
+            None => panic!(
+                "expected nothing, but the library wrote {} bytes: [{}]",
+                rx.len(),
+                hex(&rx[..rx.len().min(64)])
+            ),
+        }
+    }
 }
 
+/// Dropping a peer ends its side of the connection at once, as if the peer's
+/// process had gone: the library reads the end of the stream and its writes
+/// fail (see [`Peer`], "Ending the connection").
 impl Drop for Peer {
     fn drop(&mut self) {
         self.end.pipe.closed[self.end.side].set(true);
@@ -936,6 +2019,30 @@ impl SignalLog {
 
     /// Connects a recording slot to every signal of `ws` except
     /// `bytes_written` (whose counts depend on the kernel's write sizes).
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::{CloseCode, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let log = SignalLog::record(&ws);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// server.send_text("hi");
+    /// server.close(CloseCode::Normal, "");
+    /// server.expect_close();
+    /// drop(server);
+    /// reactor.run_until_idle();
+    /// assert_eq!(
+    ///     log.take(),
+    ///     [
+    ///         "state:Connecting", "state:Connected", "connected",
+    ///         "text_frame:hi:true", "text:hi",
+    ///         "about_to_close", "state:Closing", "state:Unconnected", "disconnected",
+    ///         "read_channel_finished",
+    ///     ]
+    /// );
+    /// ```
     pub fn record(ws: &crate::WebSocket) -> SignalLog {
         let log = SignalLog::default();
         let l = log.clone();
@@ -988,6 +2095,22 @@ impl SignalLog {
     }
 
     /// Connects a recording slot to every signal of `server`.
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::{SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// let log = SignalLog::record_server(&server);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// reactor.connect_websocket("127.0.0.1:80".parse().unwrap(), "/");
+    /// let client = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// client.write(b"GET / HTTP/1.1\r\n\r\n"); // not an upgrade request: 400
+    /// reactor.run_until_idle();
+    /// server.close();
+    /// reactor.run_until_idle();
+    /// assert_eq!(log.take(), ["new_connection", "server_error:1002", "closed"]);
+    /// ```
     pub fn record_server(server: &crate::WebSocketServer) -> SignalLog {
         let log = SignalLog::default();
         let l = log.clone();
@@ -1008,12 +2131,183 @@ impl SignalLog {
     }
 
     /// Empties the log and returns what it held.
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::WebSocket;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let log = SignalLog::record(&ws);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// assert_eq!(log.take(), ["state:Connecting"]);
+    /// assert!(log.take().is_empty());
+    /// ```
     pub fn take(&self) -> Vec<String> {
         std::mem::take(&mut *self.entries.borrow_mut())
     }
 
-    /// A copy of what the log holds.
+    /// A copy of what the log holds (the log keeps it).
+    ///
+    /// ```
+    /// use qwebsocket::testing::{FakeReactor, SignalLog};
+    /// use qwebsocket::WebSocket;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let log = SignalLog::record(&ws);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// assert_eq!(log.entries(), ["state:Connecting"]);
+    /// assert_eq!(log.entries(), ["state:Connecting"]);
+    /// ```
     pub fn entries(&self) -> Vec<String> {
         self.entries.borrow().clone()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{SocketError, SslMode, WebSocket, WebSocketServer};
+
+    fn connected() -> (FakeReactor, WebSocket, Peer) {
+        let reactor = FakeReactor::new();
+        let ws = WebSocket::new(reactor.event_loop());
+        ws.open("ws://127.0.0.1/").unwrap();
+        let server = reactor.accept_websocket();
+        (reactor, ws, server)
+    }
+
+    fn listening() -> (FakeReactor, WebSocketServer, SocketAddr) {
+        let reactor = FakeReactor::new();
+        let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+        server.listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 80).unwrap();
+        (reactor, server, "127.0.0.1:80".parse().unwrap())
+    }
+
+    #[test]
+    fn dropping_a_server_peer_is_remote_host_closed_with_1006() {
+        let (reactor, ws, server) = connected();
+        drop(server);
+        reactor.run_until_idle();
+        assert_eq!(ws.error(), SocketError::RemoteHostClosed);
+        assert_eq!(ws.close_code(), CloseCode::AbnormalDisconnection);
+    }
+
+    #[test]
+    fn expect_text_joins_the_fragments_of_a_message() {
+        let (_reactor, ws, server) = connected();
+        ws.set_outgoing_frame_size(3);
+        ws.send_text_message("fragmented");
+        ws.send_binary_message(b"next");
+        assert_eq!(server.expect_text(), "fragmented");
+        assert_eq!(server.expect_binary(), b"next");
+        server.expect_no_frame();
+    }
+
+    #[test]
+    fn expect_text_reads_past_a_small_window() {
+        let (_reactor, ws, server) = connected();
+        server.set_window(10);
+        let long = "x".repeat(1000);
+        ws.send_text_message(&long);
+        assert_eq!(server.expect_text(), long);
+    }
+
+    #[test]
+    #[should_panic(expected = "expected a text message, got a Binary frame of 1 bytes [ff]")]
+    fn expect_text_names_what_came_instead() {
+        let (_reactor, ws, server) = connected();
+        ws.send_binary_message(&[0xff]);
+        server.expect_text();
+    }
+
+    #[test]
+    #[should_panic(expected = "expected a close frame, got a Ping frame \"p\"")]
+    fn expect_close_names_what_came_instead() {
+        let (_reactor, ws, server) = connected();
+        ws.ping(b"p");
+        server.expect_close();
+    }
+
+    #[test]
+    #[should_panic(expected = "expected a ping, but the library wrote nothing and closed")]
+    fn expect_on_a_closed_connection_says_so() {
+        let (_reactor, ws, server) = connected();
+        ws.abort();
+        server.expect_ping();
+    }
+
+    #[test]
+    #[should_panic(expected = "expected nothing, but the library sent a Text frame \"oops\"")]
+    fn expect_no_frame_names_the_frame() {
+        let (_reactor, ws, server) = connected();
+        ws.send_text_message("oops");
+        server.expect_no_frame();
+    }
+
+    #[test]
+    #[should_panic(expected = "expected a connection attempt, but no socket is connecting")]
+    fn accept_websocket_without_a_connection_attempt_panics() {
+        FakeReactor::new().accept_websocket();
+    }
+
+    #[test]
+    #[should_panic(expected = "could not connect to 127.0.0.1:81")]
+    fn connect_websocket_to_nothing_panics() {
+        let (reactor, _server, _) = listening();
+        reactor.connect_websocket("127.0.0.1:81".parse().unwrap(), "/");
+    }
+
+    #[test]
+    #[should_panic(expected = "refused the upgrade request for \"/\": 403")]
+    fn connect_websocket_refused_by_the_server_panics() {
+        let (reactor, server, addr) = listening();
+        server
+            .origin_authentication_required()
+            .connect(|_, auth| auth.set_allowed(false));
+        reactor.connect_websocket_with(addr, "/", &[("Origin", "https://evil.example")]);
+    }
+
+    #[test]
+    fn a_client_peer_reports_the_server_address() {
+        let (reactor, _server, addr) = listening();
+        let client = reactor.connect_websocket(addr, "/");
+        assert_eq!(client.addr(), addr);
+        assert_eq!(client.upgrade_response().unwrap().status, 101);
+    }
+
+    #[test]
+    fn a_client_peer_masks_and_the_server_reads_it() {
+        let (reactor, server, addr) = listening();
+        let client = reactor.connect_websocket(addr, "/");
+        let socket = server.next_pending_connection().unwrap();
+        let got = Rc::new(RefCell::new(String::new()));
+        let g = got.clone();
+        socket
+            .text_message_received()
+            .connect(move |_, t| g.borrow_mut().push_str(t));
+        client.send_text("hello");
+        reactor.run_until_idle();
+        assert_eq!(*got.borrow(), "hello");
+        socket.close(CloseCode::Normal, "done").unwrap();
+        assert_eq!(
+            client.expect_close(),
+            (CloseCode::Normal, "done".to_owned())
+        );
+        let frame = client.frames();
+        assert!(frame.is_empty());
+    }
+}
+
+/// The guides in `docs/`, compiled and run as doctests so that their code
+/// cannot drift from the library.
+#[cfg(doctest)]
+pub mod guides {
+    #[doc = include_str!("../docs/testing.md")]
+    pub struct Testing;
+
+    #[doc = include_str!("../docs/coming-from-tungstenite.md")]
+    pub struct ComingFromTungstenite;
+
+    #[doc = include_str!("../docs/guide.md")]
+    pub struct Guide;
 }

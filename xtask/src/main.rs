@@ -4,6 +4,7 @@
 //! runs exactly it. See `cargo xtask help`.
 
 mod autobahn;
+mod bench;
 mod json;
 mod proc;
 mod tools;
@@ -39,6 +40,20 @@ commands:
   interop [PYTEST_ARGS...]
                         run the interop tests (tests/interop) with Python websockets
                         and ssl, and the openssl command (installed when missing)
+  bench [--quick] [--filter TEXT]... [--duration SECS] [--no-micro]
+                        build bench/ (own crate, target/bench; clippy -D warnings and its
+                        unit tests first) and measure qwebsocket's echo server next to a
+                        raw TCP ceiling, fastwebsockets, tokio-tungstenite and tungstenite,
+                        server and load generator pinned to different cores: server CPU
+                        time per message, messages/s, p50/p99 latency, RSS per idle
+                        connection, our client side, and the criterion micro-benchmarks;
+                        writes target/bench/results.{json,md} and cpu-per-message.svg (a
+                        full run without filters also docs/perf/cpu-per-message.svg);
+                        --quick: a small subset in about a minute (CI smoke test);
+                        --filter keeps the runs whose id contains TEXT
+                        (matrix/SERVER/SCENARIO, idle/SERVER, client/SCENARIO, micro;
+                        SERVER is raw, qws, fastwebsockets, tokio-tungstenite or
+                        tungstenite; SCENARIO like 16B-c100-w1-bin); see docs/PERFORMANCE.md
   tools                 install the test tools that are missing (openssl, stunnel4,
                         tinyproxy from tinyproxy-bin, microsocks; with apt-get, starting
                         no service) and check that each runs
@@ -154,8 +169,17 @@ fn test(paths: &Paths) -> Result<(), String> {
     };
     let mut steps: Vec<Step<'_>> = vec![
         (
-            "cargo fmt --all --check".into(),
-            Box::new(|| run_cargo(&["fmt", "--all", "--check"])),
+            "cargo fmt --all --check, and of bench/ (not a workspace member)".into(),
+            Box::new(|| {
+                run_cargo(&["fmt", "--all", "--check"])?;
+                run_cargo(&[
+                    "fmt",
+                    "--manifest-path",
+                    "bench/Cargo.toml",
+                    "--all",
+                    "--check",
+                ])
+            }),
         ),
         (
             "cargo clippy --workspace --all-targets -- -D warnings".into(),
@@ -348,6 +372,7 @@ fn main() -> ExitCode {
     let result = match command {
         "test" if rest.is_empty() => test(&paths),
         "autobahn" => autobahn_command(&paths, rest),
+        "bench" => bench::command(&paths, rest),
         "interop" => build_examples()
             .and_then(|()| tools::ensure(&[&tools::OPENSSL]))
             .and_then(|_| venv::ensure(&paths))
