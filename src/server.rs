@@ -47,7 +47,16 @@ pub struct CorsAuthenticator {
 }
 
 impl CorsAuthenticator {
-    /// An authenticator for `origin`, allowed by default.
+    /// An authenticator for `origin`, allowed by default. The server makes
+    /// one for each upgrade request that has an `Origin` header and passes it
+    /// to `origin_authentication_required`; make your own to test a slot.
+    ///
+    /// ```
+    /// use qwebsocket::CorsAuthenticator;
+    /// let auth = CorsAuthenticator::new("https://app.example");
+    /// assert_eq!(auth.origin(), "https://app.example");
+    /// assert!(auth.allowed());
+    /// ```
     pub fn new(origin: &str) -> CorsAuthenticator {
         CorsAuthenticator {
             origin: origin.to_owned(),
@@ -55,17 +64,59 @@ impl CorsAuthenticator {
         }
     }
 
-    /// The client's `Origin` header.
+    /// The client's `Origin` header, as sent (a browser sends the scheme,
+    /// host and port of the page, e.g. `https://app.example`).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// server.origin_authentication_required().connect(move |_, auth| {
+    ///     s.borrow_mut().push(auth.origin().to_owned());
+    /// });
+    /// reactor.connect_websocket_with("127.0.0.1:80".parse().unwrap(), "/", &[("Origin", "https://app.example")]);
+    /// assert_eq!(*seen.borrow(), ["https://app.example"]);
+    /// ```
     pub fn origin(&self) -> &str {
         &self.origin
     }
 
-    /// Whether the client is accepted.
+    /// Whether the client is accepted: true unless a slot called
+    /// `set_allowed(false)`.
+    ///
+    /// ```
+    /// use qwebsocket::CorsAuthenticator;
+    /// let auth = CorsAuthenticator::new("null"); // a page opened from a file
+    /// assert!(auth.allowed());
+    /// ```
     pub fn allowed(&self) -> bool {
         self.allowed.get()
     }
 
-    /// Accepts or refuses the client.
+    /// Accepts (true) or refuses (false) the client. It takes `&self`, so
+    /// that a slot can decide on the authenticator it is passed; the last
+    /// call wins. A refused client is answered `403 Forbidden` and the
+    /// server reports 1008 ([`CloseCode::PolicyViolated`]).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, CloseCode, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// server.origin_authentication_required().connect(|_, auth| {
+    ///     auth.set_allowed(auth.origin() == "https://app.example");
+    /// });
+    /// let client = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// client.send_upgrade_request("/", &[("Origin", "https://evil.example")]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.read_handshake_response().unwrap().status, 403);
+    /// assert_eq!(server.error(), CloseCode::PolicyViolated);
+    /// assert!(!server.has_pending_connections());
+    /// ```
     pub fn set_allowed(&self, allowed: bool) {
         self.allowed.set(allowed);
     }
@@ -304,7 +355,18 @@ impl WebSocketServer {
         self.shared.st.borrow_mut().proxy = proxy;
     }
 
-    /// The proxy setting (see [`WebSocketServer::set_proxy`]).
+    /// The proxy setting (see [`WebSocketServer::set_proxy`]):
+    /// [`ProxyType::DefaultProxy`] until one is set.
+    ///
+    /// ```
+    /// use qwebsocket::proxy::{Proxy, ProxyType};
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// assert_eq!(server.proxy().kind(), ProxyType::DefaultProxy);
+    /// server.set_proxy(Proxy::no_proxy());
+    /// assert_eq!(server.proxy().kind(), ProxyType::NoProxy);
+    /// ```
     pub fn proxy(&self) -> crate::proxy::Proxy {
         self.shared.st.borrow().proxy.clone()
     }
@@ -330,7 +392,16 @@ impl WebSocketServer {
     }
 
     /// The backlog the next `listen` uses (see
-    /// [`WebSocketServer::set_listen_backlog_size`]).
+    /// [`WebSocketServer::set_listen_backlog_size`]); 1024 by default.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// assert_eq!(server.listen_backlog_size(), 1024);
+    /// server.set_listen_backlog_size(u32::MAX); // kept within what listen(2) takes
+    /// assert_eq!(server.listen_backlog_size(), i32::MAX as u32);
+    /// ```
     pub fn listen_backlog_size(&self) -> u32 {
         self.shared.st.borrow().listen_backlog as u32
     }
@@ -375,8 +446,21 @@ impl WebSocketServer {
         Ok(())
     }
 
-    /// The descriptor of the listening socket (Qt's `socketDescriptor`),
-    /// `None` when not listening (or on a fake reactor).
+    /// The descriptor of the listening socket (Qt's `socketDescriptor`), for
+    /// `getsockopt` and the like; the server still owns it. `None` when not
+    /// listening, and on a fake reactor (which has no real sockets).
+    ///
+    /// ```
+    /// use qwebsocket::{event_loop::EventLoop, SslMode, WebSocketServer};
+    /// let ev = EventLoop::new()?;
+    /// let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
+    /// assert_eq!(server.socket_descriptor(), None);
+    /// server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    /// assert!(server.socket_descriptor().is_some_and(|fd| fd >= 0));
+    /// server.close();
+    /// assert_eq!(server.socket_descriptor(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn socket_descriptor(&self) -> Option<std::os::fd::RawFd> {
         self.shared
             .st
@@ -821,7 +905,8 @@ impl WebSocketServer {
 
     /// The last error as a close code ([`CloseCode::Normal`] before any):
     /// 1002 for an invalid upgrade request, 1009 for a request head that is too
-    /// large, 1006 for a full queue or a failed `listen`. It stays until the
+    /// large, 1008 for an origin refused by `origin_authentication_required`,
+    /// 1006 for a full queue or a failed `listen`. It stays until the
     /// next error (Qt 6.12 goes back to 1000 after an invalid request).
     ///
     /// ```
@@ -879,27 +964,153 @@ impl WebSocketServer {
         self.shared.st.borrow_mut().ssl_config = config;
     }
 
-    /// The TLS configuration.
+    /// The TLS configuration, as set with
+    /// [`WebSocketServer::set_ssl_configuration`] (a default one until then).
+    /// What a handshake negotiated is in the accepted socket's
+    /// [`WebSocket::ssl_configuration`], not here.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// use qwebsocket::ssl::{PeerVerifyMode, SslConfiguration};
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// assert!(server.ssl_configuration().local_certificate_chain().is_empty());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.set_local_certificate_pem(CERT, KEY).unwrap(); // the server's chain and key
+    /// tls.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
+    /// server.set_ssl_configuration(tls);
+    /// assert_eq!(server.ssl_configuration().local_certificate_chain().len(), 1);
+    /// assert_eq!(server.ssl_configuration().peer_verify_mode(), PeerVerifyMode::QueryPeer);
+    /// ```
     pub fn ssl_configuration(&self) -> SslConfiguration {
         self.shared.st.borrow().ssl_config.clone()
     }
 
-    /// Emitted when a client's TLS handshake failed because of its
-    /// certificate (or lack of one); the connection is dropped and no other
-    /// connection is disturbed.
+    /// Emitted with the problems of a client's certificate, after
+    /// `peer_verify_error` for each. With [`PeerVerifyMode::VerifyPeer`]
+    /// the TLS handshake failed because of them (or for lack of a
+    /// certificate): that client is dropped, no other connection is
+    /// disturbed. With [`PeerVerifyMode::QueryPeer`] they are reported after
+    /// the handshake and the client is accepted all the same.
+    ///
+    /// [`PeerVerifyMode::VerifyPeer`]: crate::ssl::PeerVerifyMode::VerifyPeer
+    /// [`PeerVerifyMode::QueryPeer`]: crate::ssl::PeerVerifyMode::QueryPeer
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::{PeerVerifyMode, SslConfiguration};
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut tls = SslConfiguration::default();
+    /// # tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # tls.set_peer_verify_mode(PeerVerifyMode::QueryPeer);
+    /// # server.set_ssl_configuration(tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example on a fake network, with a self-signed
+    /// // certificate (CERT, KEY), and asks clients for a certificate (QueryPeer).
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let found = Rc::new(RefCell::new(Vec::new()));
+    /// let f = found.clone();
+    /// server.ssl_errors().connect(move |_, errors| {
+    ///     f.borrow_mut().extend(errors.iter().map(|e| e.kind()));
+    /// });
+    /// // A client that trusts the server, and presents the same self-signed
+    /// // certificate as its own, which the server does not trust.
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// client.set_ssl_configuration(tls);
+    /// client.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(*found.borrow(), [SslErrorKind::SelfSignedCertificate]);
+    /// assert!(server.has_pending_connections()); // QueryPeer only reports
+    /// ```
     pub fn ssl_errors(&self) -> &Signal<dyn Fn(&WebSocketServer, &[SslError])> {
         &self.shared.sig.ssl_errors
     }
 
     /// Emitted, when the configuration has
     /// [`SslConfiguration::set_handshake_must_interrupt_on_error`] on, for a
-    /// client certificate problem that stopped a TLS handshake. As in Qt, the
-    /// server cannot go on with that handshake: the client is refused.
+    /// client certificate problem that stopped a TLS handshake, before
+    /// `peer_verify_error` and `ssl_errors`. As in Qt, the server cannot go
+    /// on with that handshake: the client is refused.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::{PeerVerifyMode, SslConfiguration};
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut tls = SslConfiguration::default();
+    /// # tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # tls.set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+    /// # tls.set_handshake_must_interrupt_on_error(true);
+    /// # server.set_ssl_configuration(tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example on a fake network, requires a client
+    /// // certificate (VerifyPeer) and interrupts handshakes on errors.
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// use qwebsocket::SocketState;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// server.handshake_interrupted_on_error().connect(move |_, e| s.borrow_mut().push(e.kind()));
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap(); // trusts the server; no certificate of its own
+    /// client.set_ssl_configuration(tls);
+    /// client.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(*seen.borrow(), [SslErrorKind::NoPeerCertificate]);
+    /// assert_eq!(client.state(), SocketState::Unconnected);
+    /// ```
     pub fn handshake_interrupted_on_error(&self) -> &Signal<dyn Fn(&WebSocketServer, &SslError)> {
         &self.shared.sig.handshake_interrupted_on_error
     }
 
-    /// Emitted for each problem with a client's certificate, before `ssl_errors`.
+    /// Emitted for each problem with a client's certificate, before
+    /// `ssl_errors` (which then reports all of them at once); see
+    /// [`WebSocketServer::ssl_errors`] for when.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::{PeerVerifyMode, SslConfiguration};
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut tls = SslConfiguration::default();
+    /// # tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # tls.set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+    /// # server.set_ssl_configuration(tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example on a fake network and requires a
+    /// // client certificate (VerifyPeer).
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// use qwebsocket::SocketState;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let seen = Rc::new(RefCell::new(Vec::new()));
+    /// let s = seen.clone();
+    /// server.peer_verify_error().connect(move |_, e| s.borrow_mut().push(e.to_string()));
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap(); // no client certificate
+    /// client.set_ssl_configuration(tls);
+    /// client.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(*seen.borrow(), ["The peer did not present any certificate"]);
+    /// assert_eq!(client.state(), SocketState::Unconnected); // refused
+    /// ```
     pub fn peer_verify_error(&self) -> &Signal<dyn Fn(&WebSocketServer, &SslError)> {
         &self.shared.sig.peer_verify_error
     }
