@@ -557,6 +557,27 @@ impl WebSocketServer {
         self.local_addr().map_or(0, |a| a.port())
     }
 
+    /// The address and port listened on, together (`None` when not
+    /// listening): what [`WebSocketServer::server_address`] and
+    /// [`WebSocketServer::server_port`] give one by one, ready to connect
+    /// to. An unspecified address (`0.0.0.0`, `::`) is returned as is;
+    /// [`WebSocketServer::server_url`] replaces it with the loopback one.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// assert_eq!(server.server_socket_addr(), None);
+    /// server.listen("127.0.0.1".parse().unwrap(), 0).unwrap(); // any free port
+    /// let addr = server.server_socket_addr().unwrap();
+    /// assert_eq!(addr.port(), server.server_port());
+    /// let client = reactor.connect_websocket(addr, "/"); // a client of the fake network
+    /// assert_eq!(client.upgrade_response().unwrap().status, 101);
+    /// ```
+    pub fn server_socket_addr(&self) -> Option<SocketAddr> {
+        self.local_addr()
+    }
+
     fn local_addr(&self) -> Option<SocketAddr> {
         self.shared
             .st

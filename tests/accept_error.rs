@@ -73,7 +73,7 @@ fn running_out_of_descriptors_is_reported_then_recovered_from() {
             a.borrow_mut().push(ws);
         }
     });
-    let addr = std::net::SocketAddr::new(server.server_address().unwrap(), server.server_port());
+    let addr = server.server_socket_addr().unwrap();
 
     // Two clients wait in the kernel's backlog (connect completes without accept).
     let mut clients: Vec<TcpStream> = (0..2).map(|_| TcpStream::connect(addr).unwrap()).collect();

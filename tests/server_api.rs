@@ -14,7 +14,7 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nOrig
 fn fake_server(reactor: &FakeReactor) -> (WebSocketServer, SocketAddr) {
     let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
     server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
-    let addr = SocketAddr::new(server.server_address().unwrap(), server.server_port());
+    let addr = server.server_socket_addr().unwrap();
     (server, addr)
 }
 
@@ -188,8 +188,7 @@ fn listen_backlog_size_bounds_the_connections_waiting_to_be_accepted() {
         let server = WebSocketServer::new(&ev, "", SslMode::NonSecureMode);
         server.set_listen_backlog_size(backlog);
         server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
-        let addr =
-            std::net::SocketAddr::new(server.server_address().unwrap(), server.server_port());
+        let addr = server.server_socket_addr().unwrap();
         // The loop does not run: nothing is accepted meanwhile.
         let mut streams = Vec::new();
         for _ in 0..tries {
