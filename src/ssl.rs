@@ -96,13 +96,36 @@ impl fmt::Debug for Certificate {
 }
 
 impl Certificate {
-    /// A certificate from its DER bytes (not checked here).
+    /// A certificate from its DER bytes, kept as they are: nothing is parsed
+    /// or checked here (a certificate that cannot be parsed is reported, or
+    /// skipped with a log message, where it is used).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::Certificate;
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// // CERT: a self-signed certificate for doc.example (PEM).
+    /// let from_pem = Certificate::from_pem(CERT).unwrap().remove(0);
+    /// let from_der = Certificate::from_der(from_pem.der().to_vec());
+    /// assert_eq!(from_der, from_pem);
+    /// ```
     pub fn from_der(der: Vec<u8>) -> Certificate {
         Certificate { der }
     }
 
-    /// Every certificate in a PEM text, in order. Fails if there is none or
-    /// one cannot be decoded.
+    /// Every certificate (`-----BEGIN CERTIFICATE-----` block) in a PEM
+    /// text, in order; other blocks, such as a private key, are skipped.
+    /// Fails if there is none, or if one cannot be decoded.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::Certificate;
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// // CERT, KEY: a self-signed certificate for doc.example and its key (PEM).
+    /// let both = [CERT, KEY].concat();
+    /// assert_eq!(Certificate::from_pem(&both).unwrap().len(), 1); // the key is skipped
+    /// let e = Certificate::from_pem(KEY).unwrap_err();
+    /// assert_eq!(e.to_string(), "no certificate found in the PEM text");
+    /// ```
     pub fn from_pem(pem: &[u8]) -> Result<Vec<Certificate>, SslConfigError> {
         let mut out = Vec::new();
         for c in CertificateDer::pem_slice_iter(pem) {
@@ -117,12 +140,31 @@ impl Certificate {
         Ok(out)
     }
 
-    /// The DER bytes.
+    /// The DER bytes (an ASN.1 `SEQUENCE`, so the first byte is `0x30`).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::Certificate;
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// // CERT: a self-signed certificate for doc.example (PEM).
+    /// let cert = Certificate::from_pem(CERT).unwrap().remove(0);
+    /// assert_eq!(cert.der()[0], 0x30);
+    /// assert_eq!(cert.der().len(), 333);
+    /// ```
     pub fn der(&self) -> &[u8] {
         &self.der
     }
 
-    /// The SHA-1 digest of the DER bytes in hex (a fingerprint for logs).
+    /// The SHA-1 digest of the DER bytes, 40 lowercase hex digits: a
+    /// fingerprint for logs and for pinning, the same as
+    /// `openssl x509 -noout -fingerprint -sha1` prints (without its colons).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::Certificate;
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// // CERT: a self-signed certificate for doc.example (PEM).
+    /// let cert = Certificate::from_pem(CERT).unwrap().remove(0);
+    /// assert_eq!(cert.digest_sha1(), "17ce4abf6e3059c5a98b6df17cad20a99568f37b");
+    /// ```
     pub fn digest_sha1(&self) -> String {
         use sha1::{Digest, Sha1};
         Sha1::digest(&self.der)
@@ -169,7 +211,20 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
-    /// The first private key in a PEM text.
+    /// The first private key in a PEM text: PKCS#8 (`PRIVATE KEY`), PKCS#1
+    /// (`RSA PRIVATE KEY`) or SEC1 (`EC PRIVATE KEY`); other blocks, such as
+    /// certificates, are skipped. Fails if there is none or it cannot be
+    /// decoded. Encrypted keys are not supported.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::PrivateKey;
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// // CERT, KEY: a self-signed certificate for doc.example and its key (PEM).
+    /// assert!(PrivateKey::from_pem(KEY).is_ok());
+    /// assert_eq!(PrivateKey::from_pem(&[CERT, KEY].concat()).unwrap(), PrivateKey::from_pem(KEY).unwrap());
+    /// assert!(PrivateKey::from_pem(CERT).is_err()); // a certificate is not a key
+    /// ```
     pub fn from_pem(pem: &[u8]) -> Result<PrivateKey, SslConfigError> {
         PrivateKeyDer::from_pem_slice(pem)
             .map(|k| PrivateKey { pem_or_der: k })
@@ -283,7 +338,17 @@ pub enum SslErrorKind {
 }
 
 impl SslErrorKind {
-    /// Every kind, in Qt's numeric order.
+    /// Every kind, in Qt's numeric order ([`SslErrorKind::UnspecifiedError`],
+    /// -1, last).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// let values: Vec<i32> = SslErrorKind::ALL.iter().map(|k| k.qt_value()).collect();
+    /// assert_eq!(values, [1, 4, 5, 6, 9, 10, 11, 13, 14, 15, 16, 17, 21, 22, -1]);
+    /// for kind in SslErrorKind::ALL {
+    ///     assert_eq!(SslErrorKind::from_name(&format!("{kind:?}")), Some(kind));
+    /// }
+    /// ```
     pub const ALL: [SslErrorKind; 15] = [
         SslErrorKind::UnableToGetIssuerCertificate,
         SslErrorKind::CertificateSignatureFailed,
@@ -315,7 +380,14 @@ impl SslErrorKind {
             .find(|k| format!("{k:?}") == name)
     }
 
-    /// Qt's numeric value.
+    /// Qt's numeric value (`QSslError::SslError`), for logs or protocols
+    /// shared with Qt programs; -1 for [`SslErrorKind::UnspecifiedError`].
+    ///
+    /// ```
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// assert_eq!(SslErrorKind::SelfSignedCertificate.qt_value(), 9);
+    /// assert_eq!(SslErrorKind::UnspecifiedError.qt_value(), -1);
+    /// ```
     pub fn qt_value(self) -> i32 {
         use SslErrorKind::*;
         match self {
@@ -379,22 +451,78 @@ pub struct SslError {
 }
 
 impl SslError {
-    /// An error of `kind` about `certificate` (for building ignore lists).
+    /// An error of `kind` about `certificate`, to build a list for
+    /// [`WebSocket::ignore_ssl_errors_list`](crate::WebSocket::ignore_ssl_errors_list):
+    /// with `None` it ignores that kind for any certificate, with a
+    /// certificate only for that one (see [`SslError::covers`]).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{Certificate, SslError, SslErrorKind};
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// // CERT: a self-signed certificate for doc.example (PEM).
+    /// let cert = Certificate::from_pem(CERT).unwrap().remove(0);
+    /// let pinned = SslError::new(SslErrorKind::SelfSignedCertificate, Some(cert.clone()));
+    /// assert_eq!(pinned.kind(), SslErrorKind::SelfSignedCertificate);
+    /// assert_eq!(pinned.certificate(), Some(&cert));
+    /// ```
     pub fn new(kind: SslErrorKind, certificate: Option<Certificate>) -> SslError {
         SslError { kind, certificate }
     }
 
     /// What is wrong.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{SslError, SslErrorKind};
+    /// let e = SslError::new(SslErrorKind::HostNameMismatch, None);
+    /// assert_eq!(e.kind(), SslErrorKind::HostNameMismatch);
+    /// ```
     pub fn kind(&self) -> SslErrorKind {
         self.kind
     }
 
-    /// The certificate concerned, if one is.
+    /// The certificate concerned, if one is. Errors the library reports
+    /// about a chain name its leaf certificate; [`SslErrorKind::NoPeerCertificate`]
+    /// names none.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::{Certificate, SslConfiguration};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let named = Rc::new(RefCell::new(Vec::new()));
+    /// let n = named.clone();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.ssl_errors().connect(move |_, errors| {
+    ///     n.borrow_mut().extend(errors.iter().map(|e| e.certificate().cloned()));
+    /// });
+    /// ws.open("wss://doc.example/").unwrap(); // does not trust the server
+    /// reactor.run_until_idle();
+    /// let cert = Certificate::from_pem(CERT).unwrap().remove(0);
+    /// assert_eq!(*named.borrow(), [Some(cert)]);
+    /// ```
     pub fn certificate(&self) -> Option<&Certificate> {
         self.certificate.as_ref()
     }
 
-    /// A readable text (Qt's `errorString()`).
+    /// A sentence that says what is wrong, in Qt's words (Qt's
+    /// `errorString()`); the same text as `Display`.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{SslError, SslErrorKind};
+    /// let e = SslError::new(SslErrorKind::SelfSignedCertificate, None);
+    /// assert_eq!(e.error_string(), "The certificate is self-signed, and untrusted");
+    /// assert_eq!(e.error_string(), e.to_string());
+    /// ```
     pub fn error_string(&self) -> String {
         self.kind.text().to_owned()
     }
@@ -427,7 +555,21 @@ impl SslError {
     }
 
     /// True if ignoring `self` covers `found`: the same kind, and the same
-    /// certificate unless `self` names none.
+    /// certificate unless `self` names none. This is how
+    /// [`WebSocket::ignore_ssl_errors_list`](crate::WebSocket::ignore_ssl_errors_list)
+    /// matches the errors a handshake found.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{Certificate, SslError, SslErrorKind};
+    /// use SslErrorKind::{CertificateExpired, SelfSignedCertificate};
+    /// let ours = Certificate::from_der(vec![0x30, 0x01]);
+    /// let theirs = Certificate::from_der(vec![0x30, 0x02]);
+    /// let found = SslError::new(SelfSignedCertificate, Some(theirs.clone()));
+    /// assert!(SslError::new(SelfSignedCertificate, None).covers(&found)); // any certificate
+    /// assert!(SslError::new(SelfSignedCertificate, Some(theirs)).covers(&found));
+    /// assert!(!SslError::new(SelfSignedCertificate, Some(ours)).covers(&found));
+    /// assert!(!SslError::new(CertificateExpired, None).covers(&found)); // another kind
+    /// ```
     pub fn covers(&self, found: &SslError) -> bool {
         self.kind == found.kind
             && (self.certificate.is_none() || self.certificate == found.certificate)
@@ -489,35 +631,140 @@ impl Default for SslConfiguration {
 }
 
 impl SslConfiguration {
-    /// Adds CA certificates (PEM, one or more) to trust besides the default roots.
+    /// Adds the certificates of a PEM text (one or more) to the CAs trusted,
+    /// besides the default roots (see [`SslConfiguration::set_use_default_roots`]).
+    /// A self-signed server certificate can be trusted this way too. Fails,
+    /// adding nothing, as [`Certificate::from_pem`] does.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::{ssl::SslConfiguration, SocketState};
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// assert!(tls.add_ca_certificates_pem(b"no PEM here").is_err());
+    /// assert_eq!(tls.ca_certificates().len(), 1);
+    /// ws.set_ssl_configuration(tls);
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn add_ca_certificates_pem(&mut self, pem: &[u8]) -> Result<(), SslConfigError> {
         self.ca_certificates.extend(Certificate::from_pem(pem)?);
         Ok(())
     }
 
-    /// Sets the CA certificates to trust, replacing any added before.
+    /// Sets the CA certificates to trust, replacing any added before (an
+    /// empty list removes them all). A certificate that cannot be parsed is
+    /// skipped with a warning in the log when the configuration is used.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{Certificate, SslConfiguration};
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// // CERT: a self-signed certificate for doc.example (PEM).
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// tls.set_ca_certificates(Certificate::from_pem(CERT).unwrap());
+    /// assert_eq!(tls.ca_certificates().len(), 1); // replaced, not added
+    /// tls.set_ca_certificates(Vec::new());
+    /// assert!(tls.ca_certificates().is_empty());
+    /// ```
     pub fn set_ca_certificates(&mut self, certificates: Vec<Certificate>) {
         self.ca_certificates = certificates;
     }
 
-    /// The CA certificates trusted besides (or instead of) the default roots.
+    /// The CA certificates trusted besides (or instead of) the default
+    /// roots, in the order added; empty by default (the default roots are
+    /// not listed here).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{Certificate, SslConfiguration};
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// // CERT: a self-signed certificate for doc.example (PEM).
+    /// let mut tls = SslConfiguration::default();
+    /// assert!(tls.ca_certificates().is_empty());
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// assert_eq!(tls.ca_certificates(), Certificate::from_pem(CERT).unwrap());
+    /// ```
     pub fn ca_certificates(&self) -> &[Certificate] {
         &self.ca_certificates
     }
 
-    /// Whether the default roots (webpki-roots) are trusted too; set false
-    /// to trust only [`SslConfiguration::ca_certificates`].
+    /// Whether the default roots (the Mozilla roots of `webpki-roots`,
+    /// compiled in; the system store is not read) are trusted too; true by
+    /// default. Set false to trust only [`SslConfiguration::ca_certificates`],
+    /// e.g. a client of a company's servers that must not accept public
+    /// certificates.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::{ssl::SslConfiguration, SocketState};
+    /// let mut tls = SslConfiguration::default();
+    /// tls.set_use_default_roots(false);
+    /// tls.add_ca_certificates_pem(CERT).unwrap(); // trust only this one
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_ssl_configuration(tls);
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn set_use_default_roots(&mut self, on: bool) {
         self.default_roots = on;
     }
 
-    /// Whether the default roots are trusted.
+    /// Whether the default roots are trusted (true by default).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::SslConfiguration;
+    /// let mut tls = SslConfiguration::default();
+    /// assert!(tls.uses_default_roots());
+    /// tls.set_use_default_roots(false);
+    /// assert!(!tls.uses_default_roots());
+    /// ```
     pub fn uses_default_roots(&self) -> bool {
         self.default_roots
     }
 
-    /// Sets our certificate chain and its key (a server's identity, or a
-    /// client certificate for mutual TLS), from PEM texts.
+    /// Sets our certificate chain (leaf first, then intermediates) and the
+    /// leaf's private key, from PEM texts: a server's identity, or a client
+    /// certificate for mutual TLS. Both may be the same text. Fails, changing
+    /// nothing, when the chain has no certificate or the key is missing
+    /// ([`Certificate::from_pem`], [`PrivateKey::from_pem`]); whether the key
+    /// matches the certificate is checked when the configuration is used.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::SslConfiguration;
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// // CERT, KEY: a self-signed certificate for doc.example and its key (PEM).
+    /// let mut tls = SslConfiguration::default();
+    /// assert!(tls.set_local_certificate_pem(CERT, b"").is_err());
+    /// assert!(tls.local_certificate_chain().is_empty()); // unchanged
+    /// tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// assert_eq!(tls.local_certificate_chain().len(), 1);
+    /// ```
     pub fn set_local_certificate_pem(
         &mut self,
         chain_pem: &[u8],
@@ -530,38 +777,152 @@ impl SslConfiguration {
         Ok(())
     }
 
-    /// Our certificate chain (leaf first).
+    /// Our certificate chain (leaf first); empty until
+    /// [`SslConfiguration::set_local_certificate_pem`].
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{Certificate, SslConfiguration};
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// // CERT, KEY: a self-signed certificate for doc.example and its key (PEM).
+    /// let mut tls = SslConfiguration::default();
+    /// assert!(tls.local_certificate_chain().is_empty());
+    /// tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// assert_eq!(tls.local_certificate_chain(), Certificate::from_pem(CERT).unwrap());
+    /// ```
     pub fn local_certificate_chain(&self) -> &[Certificate] {
         &self.local_chain
     }
 
-    /// How the peer is verified.
+    /// How the peer is verified ([`PeerVerifyMode::AutoVerifyPeer`] by
+    /// default).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{PeerVerifyMode, SslConfiguration};
+    /// let tls = SslConfiguration::default();
+    /// assert_eq!(tls.peer_verify_mode(), PeerVerifyMode::AutoVerifyPeer);
+    /// ```
     pub fn peer_verify_mode(&self) -> PeerVerifyMode {
         self.verify_mode
     }
 
-    /// Sets how the peer is verified.
+    /// Sets how the peer is verified (see [`PeerVerifyMode`]). On a client,
+    /// `VerifyNone` accepts any server certificate without a word: for
+    /// tests only. On a server, `QueryPeer` and `VerifyPeer` ask clients for
+    /// a certificate.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::{PeerVerifyMode, SslConfiguration};
+    /// use qwebsocket::SocketState;
+    /// let mut tls = SslConfiguration::default();
+    /// tls.set_peer_verify_mode(PeerVerifyMode::VerifyNone); // trusts no CA, checks nothing
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.ssl_errors().connect(|_, _| panic!("nothing is checked"));
+    /// ws.set_ssl_configuration(tls);
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn set_peer_verify_mode(&mut self, mode: PeerVerifyMode) {
         self.verify_mode = mode;
     }
 
     /// The name the server certificate is checked against, instead of the
-    /// URL's host (Qt's `peerVerifyName`); it is also sent as SNI.
+    /// URL's host (Qt's `peerVerifyName`); it is also sent as SNI. `None`
+    /// (the default) uses the URL's host. Useful to reach a server by its IP
+    /// address.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::{ssl::SslConfiguration, SocketState};
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// tls.set_peer_verify_name(Some("doc.example"));
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_ssl_configuration(tls);
+    /// ws.open("wss://10.0.0.1/").unwrap(); // the certificate names doc.example, not 10.0.0.1
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn set_peer_verify_name(&mut self, name: Option<&str>) {
         self.verify_name = name.map(str::to_owned);
     }
 
-    /// The peer verify name, if set.
+    /// The peer verify name, if set (`None` by default: the URL's host).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::SslConfiguration;
+    /// let mut tls = SslConfiguration::default();
+    /// assert_eq!(tls.peer_verify_name(), None);
+    /// tls.set_peer_verify_name(Some("api.example"));
+    /// assert_eq!(tls.peer_verify_name(), Some("api.example"));
+    /// ```
     pub fn peer_verify_name(&self) -> Option<&str> {
         self.verify_name.as_deref()
     }
 
-    /// Sets the TLS versions allowed.
+    /// Sets the TLS versions allowed (both 1.2 and 1.3 by default). The
+    /// handshake fails if the peer allows none of them.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::{SslConfiguration, SslProtocol};
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// tls.set_protocol(SslProtocol::TlsV1_2);
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_ssl_configuration(tls);
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.ssl_configuration().session_protocol(), Some("TLSv1_2"));
+    /// ```
     pub fn set_protocol(&mut self, protocol: SslProtocol) {
         self.protocol = protocol;
     }
 
-    /// The TLS versions allowed.
+    /// The TLS versions allowed ([`SslProtocol::TlsV1_2OrLater`] by default).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{SslConfiguration, SslProtocol};
+    /// let mut tls = SslConfiguration::default();
+    /// assert_eq!(tls.protocol(), SslProtocol::TlsV1_2OrLater);
+    /// tls.set_protocol(SslProtocol::TlsV1_3);
+    /// assert_eq!(tls.protocol(), SslProtocol::TlsV1_3);
+    /// ```
     pub fn protocol(&self) -> SslProtocol {
         self.protocol
     }
@@ -569,28 +930,149 @@ impl SslConfiguration {
     /// Makes each certificate error interrupt the handshake with
     /// `handshake_interrupted_on_error`, until the slot calls
     /// [`WebSocket::continue_interrupted_handshake`](crate::WebSocket::continue_interrupted_handshake)
-    /// (Qt's `setHandshakeMustInterruptOnError`). Default off.
+    /// (Qt's `setHandshakeMustInterruptOnError`); a slot that does not call
+    /// it makes the handshake fail at once, without `ssl_errors`. On a server,
+    /// see [`WebSocketServer::handshake_interrupted_on_error`](crate::WebSocketServer::handshake_interrupted_on_error).
+    /// Default off.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::{ssl::SslConfiguration, SocketError};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let mut tls = SslConfiguration::default();
+    /// tls.set_handshake_must_interrupt_on_error(true);
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_ssl_configuration(tls);
+    /// let stops = Rc::new(RefCell::new(Vec::new()));
+    /// let s = stops.clone();
+    /// ws.handshake_interrupted_on_error().connect(move |_, e| s.borrow_mut().push(e.to_string()));
+    /// ws.ssl_errors().connect(|_, _| panic!("not reached: the slot did not continue"));
+    /// ws.open("wss://doc.example/").unwrap(); // does not trust the server
+    /// reactor.run_until_idle();
+    /// assert_eq!(*stops.borrow(), ["The certificate is self-signed, and untrusted"]);
+    /// assert_eq!(ws.error(), SocketError::SslHandshakeFailed);
+    /// ```
     pub fn set_handshake_must_interrupt_on_error(&mut self, on: bool) {
         self.interrupt_on_error = on;
     }
 
-    /// Whether certificate errors interrupt the handshake.
+    /// Whether certificate errors interrupt the handshake (false by default).
+    ///
+    /// ```
+    /// use qwebsocket::ssl::SslConfiguration;
+    /// let mut tls = SslConfiguration::default();
+    /// assert!(!tls.handshake_must_interrupt_on_error());
+    /// tls.set_handshake_must_interrupt_on_error(true);
+    /// assert!(tls.handshake_must_interrupt_on_error());
+    /// ```
     pub fn handshake_must_interrupt_on_error(&self) -> bool {
         self.interrupt_on_error
     }
 
-    /// After the handshake: the peer's certificate chain (leaf first).
+    /// After a TLS handshake, in the configuration the socket returns from
+    /// [`WebSocket::ssl_configuration`](crate::WebSocket::ssl_configuration):
+    /// the chain the peer presented (leaf first), as presented. Empty before
+    /// a handshake and in a configuration you build.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::{Certificate, SslConfiguration};
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_ssl_configuration(tls);
+    /// assert!(ws.ssl_configuration().peer_certificate_chain().is_empty());
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// let chain = ws.ssl_configuration().peer_certificate_chain().to_vec();
+    /// assert_eq!(chain, Certificate::from_pem(CERT).unwrap());
+    /// ```
     pub fn peer_certificate_chain(&self) -> &[Certificate] {
         &self.peer_chain
     }
 
-    /// After the handshake: the negotiated version, e.g. `"TLSv1_3"`.
+    /// After a TLS handshake, in the socket's
+    /// [`WebSocket::ssl_configuration`](crate::WebSocket::ssl_configuration):
+    /// the negotiated version, `"TLSv1_2"` or `"TLSv1_3"`. `None` before.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::SslConfiguration;
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_ssl_configuration(tls);
+    /// assert_eq!(ws.ssl_configuration().session_protocol(), None);
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.ssl_configuration().session_protocol(), Some("TLSv1_3"));
+    /// ```
     pub fn session_protocol(&self) -> Option<&str> {
         self.session_protocol.as_deref()
     }
 
-    /// After the handshake: the negotiated cipher suite, e.g.
-    /// `"TLS13_AES_256_GCM_SHA384"`.
+    /// After a TLS handshake, in the socket's
+    /// [`WebSocket::ssl_configuration`](crate::WebSocket::ssl_configuration):
+    /// the negotiated cipher suite by its IANA name in rustls' spelling,
+    /// e.g. `"TLS13_AES_256_GCM_SHA384"` or
+    /// `"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"` (TLS 1.2). `None` before.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::SslConfiguration;
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_ssl_configuration(tls);
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// let cipher = ws.ssl_configuration().session_cipher().unwrap().to_owned();
+    /// assert!(cipher.starts_with("TLS13_"), "{cipher}");
+    /// ```
     pub fn session_cipher(&self) -> Option<&str> {
         self.session_cipher.as_deref()
     }
@@ -1085,7 +1567,17 @@ pub struct SslAlert {
 }
 
 impl SslAlert {
-    /// The `close_notify` warning.
+    /// The `close_notify` warning (code 0), which ends a TLS session in
+    /// order; [`WebSocket::alert_sent`](crate::WebSocket::alert_sent) reports
+    /// it when a `wss://` connection ends.
+    ///
+    /// ```
+    /// use qwebsocket::ssl::{AlertLevel, SslAlert};
+    /// let alert = SslAlert::close_notify();
+    /// assert_eq!(alert.level, AlertLevel::Warning);
+    /// assert_eq!(alert.code, 0);
+    /// assert_eq!(alert.description, "CloseNotify");
+    /// ```
     pub fn close_notify() -> SslAlert {
         SslAlert::from_description(rustls::AlertDescription::CloseNotify)
     }
