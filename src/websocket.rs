@@ -18,6 +18,14 @@ use std::time::Duration;
 
 /// Sends are refused while this many bytes wait to be written (16 MiB),
 /// unless changed with [`WebSocket::set_send_queue_limit`].
+///
+/// ```
+/// use qwebsocket::{testing::FakeReactor, WebSocket, DEFAULT_SEND_QUEUE_LIMIT};
+/// assert_eq!(DEFAULT_SEND_QUEUE_LIMIT, 16 * 1024 * 1024);
+/// let reactor = FakeReactor::new();
+/// let ws = WebSocket::new(reactor.event_loop());
+/// assert_eq!(ws.send_queue_limit(), Some(DEFAULT_SEND_QUEUE_LIMIT));
+/// ```
 pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 16 << 20;
 
 /// Produces masking keys for the frames a client sends (Qt's
@@ -499,7 +507,26 @@ impl WebSocket {
         self.open(url)
     }
 
-    /// Opens with a request and handshake options.
+    /// Opens a connection with the URL and headers of `request` and the
+    /// subprotocols of `options` (Qt's `open(QNetworkRequest,
+    /// QWebSocketHandshakeOptions)`): [`WebSocket::open_request`] and
+    /// [`WebSocket::open_with_options`] in one call. Fails as
+    /// [`WebSocket::open`] does.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, HandshakeOptions, Request, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let request = Request::new("ws://127.0.0.1/feed".parse().unwrap()).with_header("X-Token", "t1");
+    /// let options = HandshakeOptions::new().with_subprotocols(&["feed.v2", "feed.v1"]);
+    /// ws.open_request_with_options(&request, &options).unwrap();
+    /// let server = reactor.accept_websocket_with(Some("feed.v1"));
+    /// let sent = server.upgrade_request().unwrap();
+    /// assert_eq!(sent.target, "/feed");
+    /// assert!(sent.headers.contains(&("X-Token".to_owned(), "t1".to_owned())));
+    /// assert_eq!(sent.subprotocols, ["feed.v2", "feed.v1"]);
+    /// assert_eq!(ws.subprotocol(), "feed.v1");
+    /// ```
     pub fn open_request_with_options(
         &self,
         request: &Request,
@@ -509,8 +536,24 @@ impl WebSocket {
         self.open_request(request)
     }
 
-    /// The request of the last `open` (client), or the request the client
-    /// sent (server side: the absolute URL and every header as received).
+    /// The request of the last `open` (client: its URL and the headers you
+    /// added, not those the socket adds), or the request the client sent
+    /// (server side: the absolute URL, built from the `Host` header and the
+    /// request target, and every header as received). Before any, an empty
+    /// request for `ws://invalid/`.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.listen("127.0.0.1".parse().unwrap(), 8080).unwrap();
+    /// reactor.connect_websocket_with("127.0.0.1:8080".parse().unwrap(), "/chat?room=7", &[("X-Token", "t1")]);
+    /// let socket = server.next_pending_connection().unwrap();
+    /// let request = socket.request();
+    /// assert_eq!(request.url().as_str(), "ws://127.0.0.1:8080/chat?room=7");
+    /// assert_eq!(request.header("x-token"), Some("t1"));
+    /// assert_eq!(request.header("Upgrade"), Some("websocket"));
+    /// ```
     pub fn request(&self) -> Request {
         let st = self.shared.st.borrow();
         let url = st
@@ -532,15 +575,39 @@ impl WebSocket {
         r
     }
 
-    /// The handshake options of the last `open` (server side: the client's
-    /// requested subprotocols).
+    /// The handshake options of the last `open`, or of
+    /// [`WebSocket::set_requested_subprotocols`] (server side: the
+    /// subprotocols the client asked for, in its order, whichever was
+    /// chosen).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, SslMode, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.set_supported_subprotocols(&["chat"]);
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// reactor.connect_websocket_with(
+    ///     "127.0.0.1:80".parse().unwrap(), "/", &[("Sec-WebSocket-Protocol", "chat.v2, chat")]);
+    /// let socket = server.next_pending_connection().unwrap();
+    /// assert_eq!(socket.handshake_options().subprotocols(), ["chat.v2", "chat"]);
+    /// assert_eq!(socket.subprotocol(), "chat");
+    /// ```
     pub fn handshake_options(&self) -> HandshakeOptions {
         let mut o = HandshakeOptions::new();
         o.set_subprotocols(self.shared.st.borrow().requested_subprotocols.clone());
         o
     }
 
-    /// The protocol version: always 13.
+    /// The protocol version: always 13 ([`Version::V13`], RFC 6455), the
+    /// only one spoken, on both sides.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, Version, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.version(), Version::V13);
+    /// assert_eq!(ws.version().number(), Some(13));
+    /// ```
     pub fn version(&self) -> Version {
         Version::V13
     }
@@ -840,7 +907,37 @@ impl WebSocket {
         self.shared.st.borrow_mut().pause_mode = mode;
     }
 
-    /// The pause mode.
+    /// The pause mode ([`PauseMode::PauseNever`] by default). With
+    /// [`PauseMode::PauseOnSslErrors`], a connection whose TLS errors were
+    /// not ignored in the `ssl_errors` slot waits in `Connecting` until
+    /// [`WebSocket::resume`].
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::SslConfiguration;
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::{PauseMode, SocketState};
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.pause_mode(), PauseMode::PauseNever);
+    /// ws.set_pause_mode(PauseMode::PauseOnSslErrors);
+    /// ws.open("wss://doc.example/").unwrap(); // does not trust the server
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connecting); // paused: ask the user, say
+    /// ws.ignore_ssl_errors();
+    /// ws.resume();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn pause_mode(&self) -> PauseMode {
         self.shared.st.borrow().pause_mode
     }
@@ -878,21 +975,118 @@ impl WebSocket {
     }
 
     /// Emitted for each certificate error when the configuration asks the
-    /// handshake to stop on errors; the handshake fails unless the slot calls
-    /// [`WebSocket::continue_interrupted_handshake`].
+    /// handshake to stop on errors
+    /// ([`SslConfiguration::set_handshake_must_interrupt_on_error`]), before
+    /// `peer_verify_error` and `ssl_errors`; the handshake fails unless the
+    /// slot calls [`WebSocket::continue_interrupted_handshake`]. Going on
+    /// still needs the errors ignored, as always.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::SslConfiguration;
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// use qwebsocket::SocketState;
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.set_handshake_must_interrupt_on_error(true);
+    /// ws.set_ssl_configuration(tls);
+    /// ws.handshake_interrupted_on_error().connect(|ws, error| {
+    ///     // A development server: go on past its self-signed certificate only.
+    ///     if error.kind() == SslErrorKind::SelfSignedCertificate {
+    ///         ws.ignore_ssl_errors();
+    ///         ws.continue_interrupted_handshake();
+    ///     }
+    /// });
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn handshake_interrupted_on_error(&self) -> &Signal<dyn Fn(&WebSocket, &SslError)> {
         &self.shared.sig.handshake_interrupted_on_error
     }
 
     /// Emitted for each TLS alert this side sent, as far as rustls tells:
-    /// `close_notify` when the connection ends, and the fatal alert that goes
-    /// with a failed handshake.
+    /// `close_notify` when the connection ends (after `read_channel_finished`,
+    /// as in Qt), and the fatal alert that goes with a failed handshake.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::SslConfiguration;
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::{ssl::SslAlert, CloseCode};
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// ws.set_ssl_configuration(tls);
+    /// let sent = Rc::new(RefCell::new(Vec::new()));
+    /// let s = sent.clone();
+    /// ws.alert_sent().connect(move |_, alert| s.borrow_mut().push(alert.clone()));
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// let _accepted = server.next_pending_connection().unwrap();
+    /// ws.close(CloseCode::Normal, "bye").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(*sent.borrow(), [SslAlert::close_notify()]);
+    /// ```
     pub fn alert_sent(&self) -> &Signal<dyn Fn(&WebSocket, &SslAlert)> {
         &self.shared.sig.alert_sent
     }
 
     /// Emitted for each TLS alert received from the peer (`close_notify`, or
     /// a fatal alert that ends the handshake).
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::SslConfiguration;
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server_tls.set_peer_verify_mode(qwebsocket::ssl::PeerVerifyMode::VerifyPeer);
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// // It requires a client certificate, which this client does not have.
+    /// use qwebsocket::ssl::AlertLevel;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let mut tls = SslConfiguration::default();
+    /// tls.add_ca_certificates_pem(CERT).unwrap();
+    /// ws.set_ssl_configuration(tls);
+    /// let received = Rc::new(RefCell::new(Vec::new()));
+    /// let r = received.clone();
+    /// ws.alert_received().connect(move |_, alert| r.borrow_mut().push(alert.clone()));
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// let alert = received.borrow()[0].clone();
+    /// assert_eq!((alert.level, alert.code, alert.description.as_str()), (AlertLevel::Fatal, 116, "CertificateRequired"));
+    /// ```
     pub fn alert_received(&self) -> &Signal<dyn Fn(&WebSocket, &SslAlert)> {
         &self.shared.sig.alert_received
     }
@@ -918,13 +1112,75 @@ impl WebSocket {
 
     /// Emitted with every problem found with the server's certificate chain,
     /// after `peer_verify_error` for each and before any WebSocket byte is
-    /// sent. Call [`WebSocket::ignore_ssl_errors`] in the slot to go on.
+    /// sent. Call [`WebSocket::ignore_ssl_errors`] in the slot to go on;
+    /// otherwise the socket fails with `SslHandshakeFailed` (or pauses, see
+    /// [`WebSocket::pause_mode`]). Not emitted when there is no problem.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::SslConfiguration;
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::{Certificate, SslErrorKind};
+    /// use qwebsocket::SocketState;
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let known = Certificate::from_pem(CERT).unwrap().remove(0); // pinned
+    /// ws.ssl_errors().connect(move |ws, errors| {
+    ///     let only_ours = errors.iter().all(|e| {
+    ///         e.kind() == SslErrorKind::SelfSignedCertificate && e.certificate() == Some(&known)
+    ///     });
+    ///     if only_ours {
+    ///         ws.ignore_ssl_errors();
+    ///     }
+    /// });
+    /// ws.open("wss://doc.example/").unwrap();
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.state(), SocketState::Connected);
+    /// ```
     pub fn ssl_errors(&self) -> &Signal<dyn Fn(&WebSocket, &[SslError])> {
         &self.shared.sig.ssl_errors
     }
 
     /// Emitted once for each problem with the server's certificate, before
-    /// `ssl_errors`.
+    /// `ssl_errors` (which then reports all of them at once): the host name
+    /// first, then trust, then dates.
+    ///
+    /// ```
+    /// # const CERT: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.pem"));
+    /// # const KEY: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/doc.example.key"));
+    /// # use qwebsocket::ssl::SslConfiguration;
+    /// # use qwebsocket::{testing::FakeReactor, SslMode, WebSocket, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # reactor.add_host("doc.example", "10.0.0.1".parse().unwrap());
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::SecureMode);
+    /// # let mut server_tls = SslConfiguration::default();
+    /// # server_tls.set_local_certificate_pem(CERT, KEY).unwrap();
+    /// # server.set_ssl_configuration(server_tls);
+    /// # server.listen("10.0.0.1".parse().unwrap(), 443).unwrap();
+    /// // `server` serves wss://doc.example (10.0.0.1) on a fake network, with a
+    /// // self-signed certificate, CERT (see `qwebsocket::testing`).
+    /// use qwebsocket::ssl::SslErrorKind;
+    /// use std::{cell::RefCell, rc::Rc};
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let kinds = Rc::new(RefCell::new(Vec::new()));
+    /// let k = kinds.clone();
+    /// ws.peer_verify_error().connect(move |_, e| k.borrow_mut().push(e.kind()));
+    /// ws.open("wss://10.0.0.1/").unwrap(); // an address the certificate does not name
+    /// reactor.run_until_idle();
+    /// assert_eq!(
+    ///     *kinds.borrow(),
+    ///     [SslErrorKind::HostNameMismatch, SslErrorKind::SelfSignedCertificate]
+    /// );
+    /// ```
     pub fn peer_verify_error(&self) -> &Signal<dyn Fn(&WebSocket, &SslError)> {
         &self.shared.sig.peer_verify_error
     }
@@ -1735,7 +1991,18 @@ impl WebSocket {
         self.shared.reschedule_timers();
     }
 
-    /// The keepalive interval (`None`: off).
+    /// The keepalive interval (`None`, the default: off); see
+    /// [`WebSocket::set_keepalive`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.keepalive_interval(), None);
+    /// ws.set_keepalive(Some(Duration::from_secs(30)), Duration::from_secs(10));
+    /// assert_eq!(ws.keepalive_interval(), Some(Duration::from_secs(30)));
+    /// ```
     pub fn keepalive_interval(&self) -> Option<Duration> {
         self.shared.st.borrow().config.keepalive_interval
     }
@@ -1767,7 +2034,17 @@ impl WebSocket {
         self.shared.st.borrow_mut().send_queue_limit = limit;
     }
 
-    /// The send queue limit.
+    /// The send queue limit in bytes (`None`: unlimited); default
+    /// [`DEFAULT_SEND_QUEUE_LIMIT`].
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket, DEFAULT_SEND_QUEUE_LIMIT};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.send_queue_limit(), Some(DEFAULT_SEND_QUEUE_LIMIT));
+    /// ws.set_send_queue_limit(None);
+    /// assert_eq!(ws.send_queue_limit(), None);
+    /// ```
     pub fn send_queue_limit(&self) -> Option<usize> {
         self.shared.st.borrow().send_queue_limit
     }
@@ -1803,7 +2080,15 @@ impl WebSocket {
         }
     }
 
-    /// True when an application mask generator is installed.
+    /// True when an application mask generator is installed (false by
+    /// default: random keys from the operating system).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert!(!ws.has_mask_generator());
+    /// ```
     pub fn has_mask_generator(&self) -> bool {
         self.shared.st.borrow().mask_generator.is_some()
     }
@@ -1840,7 +2125,17 @@ impl WebSocket {
         self.shared.set_reading_paused(paused);
     }
 
-    /// True while reading is paused.
+    /// True while reading is paused with [`WebSocket::set_reading_paused`]
+    /// (false by default).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert!(!ws.is_reading_paused());
+    /// ws.set_reading_paused(true);
+    /// assert!(ws.is_reading_paused());
+    /// ```
     pub fn is_reading_paused(&self) -> bool {
         self.shared.st.borrow().reading_paused
     }
@@ -1861,7 +2156,15 @@ impl WebSocket {
         self.shared.st.borrow_mut().read_buffer_size = size;
     }
 
-    /// The read buffer size (0: default).
+    /// The most bytes read from the network in one turn of the loop, as set
+    /// with [`WebSocket::set_read_buffer_size`]; 0 (the default) means 1 MiB.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.read_buffer_size(), 0);
+    /// ```
     pub fn read_buffer_size(&self) -> usize {
         self.shared.st.borrow().read_buffer_size
     }
