@@ -842,7 +842,17 @@ impl EventLoop {
     }
 
     /// Whether the environment's proxy settings are used (see
-    /// [`set_use_system_proxy_configuration`](EventLoop::set_use_system_proxy_configuration)).
+    /// [`set_use_system_proxy_configuration`](EventLoop::set_use_system_proxy_configuration));
+    /// false by default.
+    ///
+    /// ```
+    /// use qwebsocket::testing::FakeReactor;
+    /// let reactor = FakeReactor::new();
+    /// let ev = reactor.event_loop();
+    /// assert!(!ev.uses_system_proxy_configuration()); // `https_proxy` & co. are ignored
+    /// ev.set_use_system_proxy_configuration(true);
+    /// assert!(ev.uses_system_proxy_configuration());
+    /// ```
     pub fn uses_system_proxy_configuration(&self) -> bool {
         self.inner.system_proxy.get()
     }

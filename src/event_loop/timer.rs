@@ -162,7 +162,19 @@ impl Timer {
         }
     }
 
-    /// The interval.
+    /// The interval: how long after `start` the timer fires (zero until
+    /// set).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::Timer;
+    /// use qwebsocket::testing::FakeReactor;
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let t = Timer::new(reactor.event_loop());
+    /// assert_eq!(t.interval(), Duration::ZERO);
+    /// t.start_with(Duration::from_millis(1500));
+    /// assert_eq!(t.interval(), Duration::from_millis(1500));
+    /// ```
     pub fn interval(&self) -> Duration {
         self.inner.interval.get()
     }
@@ -182,7 +194,24 @@ impl Timer {
         self.inner.single_shot.set(single_shot);
     }
 
-    /// Whether the timer fires only once per `start`.
+    /// Whether the timer fires only once per `start` (false by default: it
+    /// repeats every interval until stopped).
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::Timer;
+    /// use qwebsocket::testing::FakeReactor;
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let t = Timer::new(reactor.event_loop());
+    /// assert!(!t.is_single_shot());
+    /// t.start_with(Duration::from_secs(1));
+    /// reactor.advance(Duration::from_secs(3));
+    /// assert!(t.is_active()); // still repeating
+    /// t.set_single_shot(true);
+    /// t.start();
+    /// reactor.advance(Duration::from_secs(1));
+    /// assert!(!t.is_active()); // fired once, and stopped
+    /// ```
     pub fn is_single_shot(&self) -> bool {
         self.inner.single_shot.get()
     }
@@ -207,7 +236,24 @@ impl Timer {
         self.schedule(&ev, ev.now() + self.interval());
     }
 
-    /// Sets the interval and starts the timer.
+    /// Sets the interval and starts (or restarts) the timer: it fires
+    /// `interval` from now, then every `interval` unless single-shot.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::Timer;
+    /// use qwebsocket::testing::FakeReactor;
+    /// use std::{cell::Cell, rc::Rc, time::Duration};
+    /// let reactor = FakeReactor::new();
+    /// let t = Timer::new(reactor.event_loop());
+    /// let fired = Rc::new(Cell::new(0));
+    /// let f = fired.clone();
+    /// t.timeout().connect(move |_| f.set(f.get() + 1));
+    /// t.start_with(Duration::from_millis(100));
+    /// reactor.advance(Duration::from_millis(99));
+    /// assert_eq!(fired.get(), 0);
+    /// reactor.advance(Duration::from_millis(201)); // at 100 and 200, and at 300
+    /// assert_eq!(fired.get(), 3);
+    /// ```
     pub fn start_with(&self, interval: Duration) {
         self.inner.interval.set(interval);
         self.start();
@@ -235,13 +281,43 @@ impl Timer {
         }
     }
 
-    /// Whether the timer is running.
+    /// Whether the timer is running: true from `start` until `stop`, or
+    /// until a single-shot timer fires.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::Timer;
+    /// use qwebsocket::testing::FakeReactor;
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let t = Timer::new(reactor.event_loop());
+    /// assert!(!t.is_active());
+    /// t.set_single_shot(true);
+    /// t.start_with(Duration::from_secs(1));
+    /// assert!(t.is_active());
+    /// reactor.advance(Duration::from_secs(1));
+    /// assert!(!t.is_active());
+    /// ```
     pub fn is_active(&self) -> bool {
         self.inner.scheduled.get().is_some()
     }
 
-    /// How long until the timer fires (zero when it is overdue), or `None`
-    /// when it is stopped.
+    /// How long until the timer fires (zero when it is overdue, e.g. while
+    /// the loop is busy), or `None` when it is stopped. Measured on the
+    /// loop's clock ([`EventLoop::now`]), which a fake reactor moves by hand.
+    ///
+    /// ```
+    /// use qwebsocket::event_loop::Timer;
+    /// use qwebsocket::testing::FakeReactor;
+    /// use std::time::Duration;
+    /// let reactor = FakeReactor::new();
+    /// let t = Timer::new(reactor.event_loop());
+    /// assert_eq!(t.remaining_time(), None);
+    /// t.start_with(Duration::from_secs(10));
+    /// reactor.advance(Duration::from_millis(2500));
+    /// assert_eq!(t.remaining_time(), Some(Duration::from_millis(7500)));
+    /// t.stop();
+    /// assert_eq!(t.remaining_time(), None);
+    /// ```
     pub fn remaining_time(&self) -> Option<Duration> {
         let (_, at) = self.inner.scheduled.get()?;
         let ev = self.event_loop()?;
