@@ -124,7 +124,18 @@ impl fmt::Display for CloseCode {
     }
 }
 
-/// The largest close reason that fits a control frame: 125 bytes minus the code.
+/// The largest close reason that fits a control frame: 125 bytes minus the
+/// 2-byte code. Longer reasons are cut to it, on a character boundary.
+///
+/// ```
+/// use qwebsocket::protocol::close::{encode_close_payload, MAX_REASON_LEN};
+/// use qwebsocket::protocol::frame::MAX_CONTROL_PAYLOAD;
+/// use qwebsocket::CloseCode;
+/// assert_eq!(MAX_REASON_LEN, MAX_CONTROL_PAYLOAD - 2);
+/// let mut payload = Vec::new();
+/// encode_close_payload(Some((CloseCode::Normal, &"x".repeat(500))), &mut payload);
+/// assert_eq!(payload.len(), 2 + MAX_REASON_LEN);
+/// ```
 pub const MAX_REASON_LEN: usize = 123;
 
 /// Parses the payload of a received close frame.

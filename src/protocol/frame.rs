@@ -3,9 +3,26 @@
 use super::{CloseCode, ProtocolError};
 
 /// The largest frame header: 2 bytes, 8 bytes of length, 4 bytes of mask.
+/// A buffer of this size holds any header [`FrameHeader::encode`] writes.
+///
+/// ```
+/// use qwebsocket::protocol::frame::{FrameHeader, OpCode, MAX_HEADER_LEN};
+/// let h = FrameHeader { fin: true, rsv: 0, opcode: OpCode::Binary, mask: Some([1, 2, 3, 4]), payload_len: 1 << 16 };
+/// let mut buf = [0u8; MAX_HEADER_LEN];
+/// assert_eq!(h.encode(&mut buf), MAX_HEADER_LEN); // 64-bit length and a mask
+/// assert_eq!(&buf[..2], &[0x82, 0x80 | 127]);
+/// ```
 pub const MAX_HEADER_LEN: usize = 14;
 
-/// The largest payload of a control frame (RFC 6455 §5.5).
+/// The largest payload of a control frame (RFC 6455 §5.5): a close, ping
+/// or pong with more is a protocol error (1002).
+///
+/// ```
+/// use qwebsocket::protocol::frame::{FrameHeader, MAX_CONTROL_PAYLOAD};
+/// assert_eq!(MAX_CONTROL_PAYLOAD, 125);
+/// assert!(FrameHeader::parse(&[0x89, 125], 0).unwrap().is_some()); // a ping of 125 bytes
+/// assert!(FrameHeader::parse(&[0x89, 126, 0, 126], 0).is_err());   // and of 126
+/// ```
 pub const MAX_CONTROL_PAYLOAD: usize = 125;
 
 /// A frame opcode. Reserved opcodes are refused by [`FrameHeader::parse`].
@@ -33,7 +50,17 @@ pub enum OpCode {
 }
 
 impl OpCode {
-    /// The opcode for a 4-bit value, or `None` for a reserved one.
+    /// The opcode for a 4-bit value (the low nibble of a frame's first
+    /// byte), or `None` for a reserved one (3–7, 0xB–0xF) and for values
+    /// above 0xF.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::OpCode;
+    /// assert_eq!(OpCode::from_u8(0x9), Some(OpCode::Ping));
+    /// assert_eq!(OpCode::from_u8(0x89 & 0x0f), Some(OpCode::Ping)); // from a first byte
+    /// let known: Vec<u8> = (0..=255).filter_map(OpCode::from_u8).map(OpCode::as_u8).collect();
+    /// assert_eq!(known, [0x0, 0x1, 0x2, 0x8, 0x9, 0xA]);
+    /// ```
     pub fn from_u8(v: u8) -> Option<OpCode> {
         Some(match v {
             0 => OpCode::Continuation,
@@ -63,7 +90,16 @@ impl OpCode {
         }
     }
 
-    /// True for close, ping and pong.
+    /// True for close, ping and pong (opcodes 0x8 and above): frames that
+    /// may not be fragmented, carry at most [`MAX_CONTROL_PAYLOAD`] bytes and
+    /// may arrive between the frames of a fragmented message.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::OpCode;
+    /// assert!(OpCode::Close.is_control());
+    /// assert!(!OpCode::Continuation.is_control());
+    /// assert!(!OpCode::Text.is_control());
+    /// ```
     pub fn is_control(self) -> bool {
         matches!(self, OpCode::Close | OpCode::Ping | OpCode::Pong)
     }

@@ -220,12 +220,52 @@ struct Incoming {
     carry_len: u8,
 }
 
-/// Source of masking keys (client side).
+/// Source of masking keys (client side): called once per frame sent, it
+/// returns the 4-byte key for that frame. Install one with
+/// [`Session::set_mask_source`]; the default draws random keys.
+///
+/// ```
+/// use qwebsocket::protocol::session::{MaskSource, MessageKind};
+/// use qwebsocket::protocol::{Role, Session, SessionConfig};
+/// let mut n = 0u8;
+/// let counter: MaskSource = Box::new(move || { n += 1; [n, n, n, n] });
+/// let mut client = Session::new(Role::Client, SessionConfig::default(), std::time::Instant::now());
+/// client.set_mask_source(Some(counter));
+/// client.send_message(MessageKind::Binary, &[0, 0], 125).unwrap();
+/// client.send_message(MessageKind::Binary, &[0, 0], 125).unwrap();
+/// // Zeros masked with key 1, then with key 2.
+/// assert_eq!(client.pending_output(), [0x82, 0x82, 1, 1, 1, 1, 1, 1, 0x82, 0x82, 2, 2, 2, 2, 2, 2]);
+/// ```
 pub type MaskSource = Box<dyn FnMut() -> [u8; 4]>;
 
 /// The protocol state of one WebSocket connection.
 ///
-/// See the [module documentation](self) for the model.
+/// See the [module documentation](self) for the model. Bytes a session
+/// queues are written by the caller, which also feeds it what it reads.
+/// Here one client's frame reaches a server, and the server's automatic
+/// answer to a ping goes back:
+///
+/// ```
+/// use qwebsocket::protocol::session::MessageKind;
+/// use qwebsocket::protocol::{Role, Session, SessionConfig, SessionEvent};
+/// use std::time::Instant;
+/// let now = Instant::now();
+/// let mut client = Session::new(Role::Client, SessionConfig::default(), now);
+/// let mut server = Session::new(Role::Server, SessionConfig::default(), now);
+///
+/// client.send_ping(b"are you there?").unwrap();
+/// let mut wire = client.pending_output().to_vec(); // "written" to the server
+/// client.consume_output(wire.len());
+/// let (used, event) = server.read_event(&mut wire, now);
+/// assert_eq!(used, wire.len());
+/// let Some(SessionEvent::Ping(range)) = event else { panic!("{event:?}") };
+/// assert_eq!(&wire[range], b"are you there?");
+///
+/// let mut answer = server.pending_output().to_vec(); // the pong, queued already
+/// let (_, event) = client.read_event(&mut answer, now);
+/// let Some(SessionEvent::Pong(range)) = event else { panic!("{event:?}") };
+/// assert_eq!(&answer[range], b"are you there?");
+/// ```
 pub struct Session {
     role: Role,
     config: SessionConfig,
@@ -291,7 +331,19 @@ fn random_masks() -> MaskSource {
 }
 
 impl Session {
-    /// A session that starts right after the opening handshake, at `now`.
+    /// A session that starts right after the opening handshake, at `now`
+    /// (the start of the incomplete-frame and keepalive clocks). It is open,
+    /// has nothing queued and holds no buffer yet.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::CloseState;
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert_eq!(s.close_state(), CloseState::Open);
+    /// assert!(s.can_send());
+    /// assert_eq!(s.queued(), 0);
+    /// assert_eq!(s.next_deadline(), None); // no keepalive by default, nothing incomplete
+    /// ```
     pub fn new(role: Role, config: SessionConfig, now: Instant) -> Session {
         Session {
             role,
@@ -315,38 +367,119 @@ impl Session {
         }
     }
 
-    /// The role this session plays.
+    /// The role this session plays, as given to [`Session::new`].
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let s = Session::new(Role::Client, SessionConfig::default(), std::time::Instant::now());
+    /// assert_eq!(s.role(), Role::Client);
+    /// ```
     pub fn role(&self) -> Role {
         self.role
     }
 
-    /// The limits in force.
+    /// The limits and timeouts in force.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert_eq!(s.config().max_frame_size, 16 << 20);
+    /// ```
     pub fn config(&self) -> &SessionConfig {
         &self.config
     }
 
-    /// Changes the limits; they apply from the next frame on.
+    /// Changes the limits and timeouts; they apply from the next frame on
+    /// (a frame whose header was read already keeps the old limits). The
+    /// incomplete-frame and keepalive deadlines follow the new timeouts at
+    /// once; a close frame already sent keeps its deadline.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{CloseCode, Role, Session, SessionConfig, SessionEvent};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), now);
+    /// s.set_config(SessionConfig { max_frame_size: 4, ..SessionConfig::default() });
+    /// // A masked binary frame of 5 bytes (key 0): one byte too many.
+    /// let mut input = [0x82, 0x85, 0, 0, 0, 0, 1, 2, 3, 4, 5];
+    /// let (_, event) = s.read_event(&mut input, now);
+    /// let Some(SessionEvent::Failed(e)) = event else { panic!("{event:?}") };
+    /// assert_eq!(e.code, CloseCode::TooMuchData);
+    /// assert_eq!(s.pending_output(), b"\x88\x1d\x03\xf1Maximum framesize exceeded.");
+    /// ```
     pub fn set_config(&mut self, config: SessionConfig) {
         self.config = config;
     }
 
-    /// Replaces the source of masking keys (client side). A source that
-    /// returns `[0; 4]` still masks, with a key of zeros (the frame is valid).
+    /// Replaces the source of masking keys (client side; a server never
+    /// masks, so it never calls it). `None` restores the default: random keys
+    /// from the operating system. A source that returns `[0; 4]` still masks,
+    /// with a key of zeros (the frame is valid), which makes the payload
+    /// readable on the wire: for tests.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::MessageKind;
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut client = Session::new(Role::Client, SessionConfig::default(), std::time::Instant::now());
+    /// client.set_mask_source(Some(Box::new(|| [0; 4])));
+    /// client.send_message(MessageKind::Text, b"Hi", 125).unwrap();
+    /// assert_eq!(client.pending_output(), b"\x81\x82\0\0\0\0Hi"); // MASK bit set, key 0
+    /// ```
     pub fn set_mask_source(&mut self, source: Option<MaskSource>) {
         self.masks = source;
     }
 
-    /// Where the closing handshake is.
+    /// Where the closing handshake is: [`CloseState::Open`], then
+    /// `CloseSent` (with the deadline for the peer's answer) after
+    /// [`Session::close`], `Closed` once both close frames crossed, or
+    /// `Failed` after a protocol error or a timeout.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::CloseState;
+    /// use qwebsocket::protocol::{CloseCode, Role, Session, SessionConfig};
+    /// use std::time::{Duration, Instant};
+    /// let now = Instant::now();
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), now);
+    /// s.close(CloseCode::Normal, "", now).unwrap();
+    /// assert_eq!(s.close_state(), CloseState::CloseSent { deadline: now + Duration::from_secs(3) });
+    /// let mut echo = [0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]; // the client's close 1000, masked with key 0
+    /// s.read_event(&mut echo, now);
+    /// assert_eq!(s.close_state(), CloseState::Closed);
+    /// ```
     pub fn close_state(&self) -> CloseState {
         self.close
     }
 
-    /// The code and reason of the close frame we sent, if any.
+    /// The code and reason of the close frame we sent or queued, if any:
+    /// ours from [`Session::close`], the echo of the peer's close, or the
+    /// error we failed the connection with. The reason as sent (cut to
+    /// 123 bytes).
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{CloseCode, Role, Session, SessionConfig};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Client, SessionConfig::default(), now);
+    /// assert_eq!(s.sent_close(), None);
+    /// let mut close = *b"\x88\x07\x03\xe9later"; // the server's close 1001 "later"
+    /// s.read_event(&mut close, now);
+    /// assert_eq!(s.sent_close(), Some((CloseCode::GoingAway, "later"))); // echoed
+    /// ```
     pub fn sent_close(&self) -> Option<(CloseCode, &str)> {
         self.sent_close.as_ref().map(|(c, r)| (*c, r.as_str()))
     }
 
-    /// True while data messages may be sent (no close frame sent or received).
+    /// True while data messages, pings and pongs may be sent: no close frame
+    /// sent or received. Sending otherwise fails with [`SendError::Closing`].
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::{MessageKind, SendError};
+    /// use qwebsocket::protocol::{CloseCode, Role, Session, SessionConfig};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), now);
+    /// assert!(s.can_send());
+    /// s.close(CloseCode::Normal, "", now).unwrap();
+    /// assert!(!s.can_send());
+    /// assert_eq!(s.send_message(MessageKind::Text, b"late", 125), Err(SendError::Closing));
+    /// ```
     pub fn can_send(&self) -> bool {
         self.close == CloseState::Open
     }
@@ -354,21 +487,63 @@ impl Session {
     /// True when the connection is over at the protocol level: the closing
     /// handshake is done or the connection failed. What is queued should still
     /// be written before the transport is closed.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Client, SessionConfig::default(), now);
+    /// let mut close = [0x88, 0x00]; // the server's close, no status code
+    /// s.read_event(&mut close, now);
+    /// assert!(s.is_finished());
+    /// assert_eq!(s.queued(), 6); // our echo (masked: 2 + 4 bytes) is still to be written
+    /// ```
     pub fn is_finished(&self) -> bool {
         matches!(self.close, CloseState::Closed | CloseState::Failed)
     }
 
-    /// Bytes queued for writing.
+    /// How many bytes are queued for writing: the length of
+    /// [`Session::pending_output`].
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::MessageKind;
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// s.send_message(MessageKind::Binary, &[0; 200], 1024).unwrap();
+    /// assert_eq!(s.queued(), 4 + 200); // a 16-bit length: 4 header bytes
+    /// s.consume_output(100);
+    /// assert_eq!(s.queued(), 104);
+    /// ```
     pub fn queued(&self) -> usize {
         self.out.len() - self.out_pos
     }
 
-    /// The bytes waiting to be written.
+    /// The bytes waiting to be written, in order: write them to the
+    /// transport, then report how many went with [`Session::consume_output`].
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert!(s.pending_output().is_empty());
+    /// s.send_pong(b"hb").unwrap();
+    /// assert_eq!(s.pending_output(), b"\x8a\x02hb");
+    /// ```
     pub fn pending_output(&self) -> &[u8] {
         &self.out[self.out_pos..]
     }
 
-    /// Marks `n` bytes of [`Session::pending_output`] as written.
+    /// Marks the first `n` bytes of [`Session::pending_output`] as written
+    /// (a short write consumes part; `n` beyond what is queued consumes it
+    /// all). Once everything is written the buffer is emptied and kept.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// s.send_ping(b"abc").unwrap();
+    /// s.consume_output(2); // the transport took the header only
+    /// assert_eq!(s.pending_output(), b"abc");
+    /// s.consume_output(3);
+    /// assert!(s.pending_output().is_empty());
+    /// ```
     pub fn consume_output(&mut self, n: usize) {
         self.out_pos = (self.out_pos + n).min(self.out.len());
         if self.out_pos == self.out.len() {
@@ -378,13 +553,35 @@ impl Session {
         }
     }
 
-    /// Appends raw bytes to the output (used for bytes that precede frames).
+    /// Appends raw bytes to the output, unframed: bytes that precede the
+    /// frames on the same connection, such as the `101` response of a
+    /// server. Nothing is checked.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// s.queue_raw(b"HTTP/1.1 101 Switching Protocols\r\n\r\n");
+    /// s.send_ping(b"").unwrap();
+    /// assert!(s.pending_output().ends_with(b"\r\n\r\n\x89\x00")); // in order
+    /// ```
     pub fn queue_raw(&mut self, bytes: &[u8]) {
         self.out.extend_from_slice(bytes);
     }
 
-    /// How many more input bytes the frame being received needs, at least
-    /// (0 when unknown). Lets the caller size its read buffer.
+    /// How many more input bytes the frame being received needs, given
+    /// that `available` bytes of it are in the caller's buffer (from its
+    /// header on); 0 when unknown (no header read yet). Lets the caller size
+    /// its read buffer for a large frame.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Client, SessionConfig::default(), now);
+    /// assert_eq!(s.bytes_needed(0), 0);
+    /// let mut input = [0x82, 126, 0x10, 0x00, 1, 2]; // a 4096-byte frame: its header and 2 bytes
+    /// assert_eq!(s.read_event(&mut input, now), (0, None)); // incomplete, nothing consumed
+    /// assert_eq!(s.bytes_needed(input.len()), 4096 - 2);
+    /// ```
     pub fn bytes_needed(&self, available: usize) -> usize {
         match &self.incoming {
             Some(inc) => {
@@ -458,18 +655,65 @@ impl Session {
         }
     }
 
-    /// The capacity of the output buffer (0: the session holds none).
+    /// The capacity of the output buffer in bytes (0: the session holds
+    /// none, as a new or idle one).
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert_eq!(s.output_capacity(), 0);
+    /// s.send_ping(b"x").unwrap();
+    /// assert!(s.output_capacity() >= 3);
+    /// ```
     pub fn output_capacity(&self) -> usize {
         self.out.capacity()
     }
 
-    /// The assembled fragmented message ([`Data::Message`]). Give the buffer
-    /// back with [`Session::restore_message_buffer`] to reuse its memory.
+    /// The assembled fragmented message ([`Data::Message`]), after the event
+    /// of its last frame. Give the buffer back with
+    /// [`Session::restore_message_buffer`] to reuse its memory.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::Data;
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig, SessionEvent};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), now);
+    /// // A fragmented text message from a client (masked, key 0): "Hel" + "lo".
+    /// let mut input = *b"\x01\x83\0\0\0\0Hel\x80\x82\0\0\0\0lo";
+    /// let (used, _) = s.read_event(&mut input, now);
+    /// let (_, last) = s.read_event(&mut input[used..], now);
+    /// assert!(matches!(last, Some(SessionEvent::Frame { message: Some(Data::Message), .. })));
+    /// assert_eq!(s.take_message(), b"Hello");
+    /// ```
     pub fn take_message(&mut self) -> Vec<u8> {
         std::mem::take(&mut self.message)
     }
 
-    /// Returns a buffer taken with [`Session::take_message`] for reuse.
+    /// Returns a buffer taken with [`Session::take_message`] for reuse by
+    /// the next fragmented message. It is kept only between messages, when
+    /// the session has no message buffer, and if its capacity is at most
+    /// 64 KiB (a larger one is dropped, so that one huge message does not
+    /// pin its memory).
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::Data;
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig, SessionEvent};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), now);
+    /// // A fragmented text message from a client (masked, key 0): "Hel" + "lo".
+    /// let mut input = *b"\x01\x83\0\0\0\0Hel\x80\x82\0\0\0\0lo";
+    /// let (used, _) = s.read_event(&mut input, now);
+    /// let (_, last) = s.read_event(&mut input[used..], now);
+    /// assert!(matches!(last, Some(SessionEvent::Frame { message: Some(Data::Message), .. })));
+    /// let message = s.take_message();
+    /// s.restore_message_buffer(message);
+    /// let mut spare = Vec::new();
+    /// s.take_idle_buffers(&mut spare); // the kept buffer comes back out
+    /// assert_eq!(spare.len(), 1);
+    /// s.restore_message_buffer(Vec::with_capacity(1 << 20));
+    /// s.take_idle_buffers(&mut spare);
+    /// assert_eq!(spare.len(), 1); // too large: not kept
+    /// ```
     pub fn restore_message_buffer(&mut self, mut buf: Vec<u8>) {
         if self.message.capacity() == 0
             && self.message_kind.is_none()
@@ -480,7 +724,25 @@ impl Session {
         }
     }
 
-    /// The text of a frame reported as [`Data::Scratch`].
+    /// The text of a frame reported as [`Data::Scratch`]: a text frame that
+    /// starts with the end of a code point begun in the frame before, with
+    /// that code point whole. Valid until the next call of
+    /// [`Session::read_event`] or [`Session::take_idle_buffers`].
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::Data;
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig, SessionEvent};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Client, SessionConfig::default(), now);
+    /// // "café!" in two frames, 'é' (c3 a9) split between them.
+    /// let mut input = *b"\x01\x04caf\xc3\x80\x02\xa9!";
+    /// let (used, first) = s.read_event(&mut input, now);
+    /// let Some(SessionEvent::Frame { frame: Data::Input(r), .. }) = first else { panic!() };
+    /// assert_eq!(&input[r], b"caf");
+    /// let (_, second) = s.read_event(&mut input[used..], now);
+    /// assert!(matches!(second, Some(SessionEvent::Frame { frame: Data::Scratch, .. })));
+    /// assert_eq!(s.frame_scratch(), "é!".as_bytes());
+    /// ```
     pub fn frame_scratch(&self) -> &[u8] {
         &self.scratch
     }
@@ -492,6 +754,34 @@ impl Session {
     /// the session may have modified in place (unmasking). When it returns
     /// `(0, None)`, more input is needed. Bytes of a frame that is not complete
     /// are checked as they arrive (invalid UTF-8 fails at once) but not consumed.
+    /// After a [`SessionEvent::Failed`] or the closing handshake, all input is
+    /// consumed and ignored.
+    ///
+    /// Call it in a loop, on what is left, until it returns no event:
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::{Data, MessageKind};
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig, SessionEvent};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Client, SessionConfig::default(), now);
+    /// // One read from the server: a ping, a text frame, and half of another.
+    /// let mut input = *b"\x89\x00\x81\x02hi\x81\x05wor";
+    /// let mut start = 0;
+    /// let mut events = Vec::new();
+    /// loop {
+    ///     let (used, event) = s.read_event(&mut input[start..], now);
+    ///     let Some(event) = event else { break };
+    ///     events.push(event);
+    ///     start += used;
+    /// }
+    /// assert_eq!(events[0], SessionEvent::Ping(2..2));
+    /// // Ranges are relative to the slice passed: "hi" is at 2..4 of input[2..].
+    /// assert!(matches!(
+    ///     &events[1],
+    ///     SessionEvent::Frame { kind: MessageKind::Text, frame: Data::Input(r), is_last: true, .. } if *r == (2..4)
+    /// ));
+    /// assert_eq!(&input[start..], b"\x81\x05wor"); // kept for the next read
+    /// ```
     pub fn read_event(&mut self, input: &mut [u8], now: Instant) -> (usize, Option<SessionEvent>) {
         if matches!(self.close, CloseState::Failed | CloseState::Closed) {
             // Nothing more is read after the closing handshake or a failure.
@@ -506,7 +796,21 @@ impl Session {
         }
     }
 
-    /// Records that bytes arrived at `now` (restarts the incomplete timeout).
+    /// Records that bytes arrived at `now`, restarting the incomplete-frame
+    /// timeout and the keepalive idle time: for bytes the caller read but
+    /// did not pass to [`Session::read_event`] yet.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let mut s = Session::new(Role::Client, SessionConfig::default(), t0);
+    /// let mut input = [0x82, 0x0a, 1, 2]; // 2 of a frame's 10 payload bytes
+    /// s.read_event(&mut input, t0);
+    /// assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(5)));
+    /// s.note_received(t0 + Duration::from_secs(4));
+    /// assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(9)));
+    /// ```
     pub fn note_received(&mut self, now: Instant) {
         self.last_rx = now;
     }
@@ -810,6 +1114,19 @@ impl Session {
 
     /// Queues one data frame of a message being sent in pieces: `first`
     /// selects the opcode (text/binary, else continuation), `fin` ends it.
+    /// The caller keeps the pieces in order and, for text, valid UTF-8 as a
+    /// whole; control frames may go between them. Fails with
+    /// [`SendError::Closing`] once a close frame was sent or received.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::MessageKind;
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// s.send_frame(MessageKind::Text, true, false, b"Hel").unwrap();
+    /// s.send_ping(b"").unwrap(); // between the pieces
+    /// s.send_frame(MessageKind::Text, false, true, b"lo").unwrap();
+    /// assert_eq!(s.pending_output(), b"\x01\x03Hel\x89\x00\x80\x02lo");
+    /// ```
     pub fn send_frame(
         &mut self,
         kind: MessageKind,
@@ -829,7 +1146,18 @@ impl Session {
         Ok(())
     }
 
-    /// Queues a ping; the payload is cut to 125 bytes. Returns the bytes sent.
+    /// Queues a ping; the payload is cut to 125 bytes
+    /// ([`MAX_CONTROL_PAYLOAD`]). Returns
+    /// how many payload bytes it carries. The peer answers with a pong
+    /// ([`SessionEvent::Pong`]). Fails with [`SendError::Closing`] once a
+    /// close frame was sent or received.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert_eq!(s.send_ping(&[7; 200]), Ok(125));
+    /// assert_eq!(&s.pending_output()[..2], &[0x89, 125]);
+    /// ```
     pub fn send_ping(&mut self, payload: &[u8]) -> Result<usize, SendError> {
         if self.close != CloseState::Open {
             return Err(SendError::Closing);
@@ -839,7 +1167,17 @@ impl Session {
         Ok(p.len())
     }
 
-    /// Queues an unsolicited pong (a unidirectional heartbeat, RFC 6455 §5.5.3).
+    /// Queues an unsolicited pong (a unidirectional heartbeat, RFC 6455
+    /// §5.5.3; pings are answered by the session itself). The payload is cut
+    /// to 125 bytes; returns how many it carries. Fails with
+    /// [`SendError::Closing`] once a close frame was sent or received.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert_eq!(s.send_pong(b"alive"), Ok(5));
+    /// assert_eq!(s.pending_output(), b"\x8a\x05alive");
+    /// ```
     pub fn send_pong(&mut self, payload: &[u8]) -> Result<usize, SendError> {
         if self.close != CloseState::Open {
             return Err(SendError::Closing);
@@ -877,7 +1215,23 @@ impl Session {
         Ok(())
     }
 
-    /// When [`Session::on_timeout`] must be called next, if ever.
+    /// When [`Session::on_timeout`] must be called next, if ever: the
+    /// earliest of the close timeout (after our close frame), the
+    /// incomplete-frame timeout (while a frame or message is unfinished) and
+    /// the keepalive deadlines. Ask again after each call that changes the
+    /// session.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let config = SessionConfig { keepalive_interval: Some(Duration::from_secs(30)), ..SessionConfig::default() };
+    /// let mut s = Session::new(Role::Client, config, t0);
+    /// assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(30))); // the next keepalive ping
+    /// let mut input = [0x81, 0x05, b'h']; // an unfinished text frame
+    /// s.read_event(&mut input, t0 + Duration::from_secs(1));
+    /// assert_eq!(s.next_deadline(), Some(t0 + Duration::from_secs(6))); // 5 s to finish it
+    /// ```
     pub fn next_deadline(&self) -> Option<Instant> {
         match self.close {
             CloseState::CloseSent { deadline } => Some(deadline),
@@ -906,7 +1260,23 @@ impl Session {
         })
     }
 
-    /// Fires the timeout that is due at `now`, if any.
+    /// Fires the timeout that is due at `now`, if any (`None` before
+    /// [`Session::next_deadline`]): [`SessionEvent::CloseTimeout`],
+    /// [`SessionEvent::IncompleteTimeout`] (a close 1001 is queued),
+    /// [`SessionEvent::KeepalivePing`] (a ping is queued) or
+    /// [`SessionEvent::KeepaliveTimeout`] (a close 1011 is queued).
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::CloseState;
+    /// use qwebsocket::protocol::{CloseCode, Role, Session, SessionConfig, SessionEvent};
+    /// use std::time::{Duration, Instant};
+    /// let t0 = Instant::now();
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), t0);
+    /// s.close(CloseCode::Normal, "", t0).unwrap(); // and the client never answers
+    /// assert_eq!(s.on_timeout(t0 + Duration::from_millis(2999)), None);
+    /// assert_eq!(s.on_timeout(t0 + Duration::from_secs(3)), Some(SessionEvent::CloseTimeout));
+    /// assert_eq!(s.close_state(), CloseState::Failed); // drop the connection now
+    /// ```
     pub fn on_timeout(&mut self, now: Instant) -> Option<SessionEvent> {
         let due = self.next_deadline()?;
         if now < due {

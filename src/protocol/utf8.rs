@@ -37,7 +37,16 @@ pub struct Utf8Validator {
 }
 
 impl Utf8Validator {
-    /// A validator at the start of a text.
+    /// A validator at the start of a text: nothing pending, so it is
+    /// complete (the empty text is valid). The same as `default()`.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::utf8::Utf8Validator;
+    /// let mut v = Utf8Validator::new();
+    /// assert!(v.is_complete());
+    /// v.feed("żółw".as_bytes()).unwrap();
+    /// assert!(v.is_complete());
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
