@@ -441,6 +441,28 @@ macro_rules! signal_signature {
             /// being emitted is called from the next emission on. The returned
             /// id is for [`disconnect`](Self::disconnect). See the
             /// [`signal`](crate::signal) module for what a slot may do.
+            ///
+            /// ```
+            /// use qwebsocket::testing::FakeReactor;
+            /// use qwebsocket::WebSocket;
+            /// use std::{cell::RefCell, rc::Rc};
+            /// let reactor = FakeReactor::new();
+            /// let ws = WebSocket::new(reactor.event_loop());
+            /// let got = Rc::new(RefCell::new(Vec::new()));
+            /// let g = got.clone();
+            /// // The slot gets the emitting socket first, then the signal's arguments.
+            /// let id = ws.text_message_received().connect(move |_ws, text| {
+            ///     g.borrow_mut().push(text.to_owned());
+            /// });
+            /// ws.open("ws://127.0.0.1/").unwrap();
+            /// let server = reactor.accept_websocket();
+            /// server.send_text("one");
+            /// reactor.run_until_idle();
+            /// assert!(ws.text_message_received().disconnect(id));
+            /// server.send_text("two"); // no slot any more
+            /// reactor.run_until_idle();
+            /// assert_eq!(*got.borrow(), ["one"]);
+            /// ```
             pub fn connect(
                 &self,
                 slot: impl Fn($($ty),*) + 'static,

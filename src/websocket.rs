@@ -41,15 +41,61 @@ pub const DEFAULT_SEND_QUEUE_LIMIT: usize = 16 << 20;
 /// assert_eq!(Fixed.next_mask(), 0x37fa213d);
 /// ```
 pub trait MaskGenerator {
-    /// Called once when the generator is installed; false if it could not
-    /// be seeded (it is used anyway; the failure is logged).
+    /// Called once when the generator is installed with
+    /// [`WebSocket::set_mask_generator`], before any key is drawn; false if
+    /// it could not be seeded (it is used anyway; the failure is logged).
+    /// The default does nothing and returns true.
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, MaskGenerator, WebSocket};
+    /// struct Seeded(u32);
+    /// impl MaskGenerator for Seeded {
+    ///     fn seed(&mut self) -> bool {
+    ///         self.0 = 0x0102_0304; // e.g. from a recorded session
+    ///         true
+    ///     }
+    ///     fn next_mask(&mut self) -> u32 {
+    ///         self.0
+    ///     }
+    /// }
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_mask_generator(Some(Box::new(Seeded(0))));
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.send_binary_message(&[0, 0, 0, 0]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(server.take_bytes(), [0x82, 0x84, 1, 2, 3, 4, 1, 2, 3, 4]); // zeros masked
+    /// ```
     fn seed(&mut self) -> bool {
         true
     }
 
-    /// The next 32-bit masking key; applied most significant byte first. A
-    /// key of 0 still sets the mask bit (RFC 6455 requires masking; Qt sends
-    /// such frames unmasked).
+    /// The next 32-bit masking key, drawn once per frame; applied most
+    /// significant byte first. A key of 0 still sets the mask bit (RFC 6455
+    /// requires masking; Qt sends such frames unmasked).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, MaskGenerator, WebSocket};
+    /// struct Rfc6455Example;
+    /// impl MaskGenerator for Rfc6455Example {
+    ///     fn next_mask(&mut self) -> u32 {
+    ///         0x37fa_213d
+    ///     }
+    /// }
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// ws.set_mask_generator(Some(Box::new(Rfc6455Example)));
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// let server = reactor.accept_websocket();
+    /// ws.send_text_message("Hello");
+    /// reactor.run_until_idle();
+    /// // The masked "Hello" of RFC 6455, section 5.7.
+    /// assert_eq!(
+    ///     server.take_bytes(),
+    ///     [0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58]
+    /// );
+    /// ```
     fn next_mask(&mut self) -> u32;
 }
 
