@@ -40,7 +40,7 @@ commands:
   interop [PYTEST_ARGS...]
                         run the interop tests (tests/interop) with Python websockets
                         and ssl, and the openssl command (installed when missing)
-  bench [--quick] [--filter TEXT]... [--duration SECS] [--no-micro]
+  bench [--quick] [--filter TEXT]... [--duration SECS] [--repeat N] [--no-micro]
                         build bench/ (own crate, target/bench; clippy -D warnings and its
                         unit tests first) and measure qwebsocket's echo server next to a
                         raw TCP ceiling, fastwebsockets, tokio-tungstenite and tungstenite,
@@ -50,6 +50,7 @@ commands:
                         writes target/bench/results.{json,md} and cpu-per-message.svg (a
                         full run without filters also docs/perf/cpu-per-message.svg);
                         --quick: a small subset in about a minute (CI smoke test);
+                        --repeat N: N interleaved rounds, the median run is reported;
                         --filter keeps the runs whose id contains TEXT
                         (matrix/SERVER/SCENARIO, idle/SERVER, client/SCENARIO, micro;
                         SERVER is raw, qws, fastwebsockets, tokio-tungstenite or

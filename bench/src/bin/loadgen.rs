@@ -35,7 +35,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-const READ_BUFFER: usize = 256 * 1024;
+const READ_BUFFER: usize = 1 << 20;
 const BURST_BYTES: usize = 256 * 1024;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);

@@ -6,8 +6,10 @@
 //!
 //! One thread, one `mio::Poll`, edge-triggered readiness; each readable
 //! socket is read until `WouldBlock` into one buffer shared by all
-//! connections (64 KiB, as qwebsocket's event loop), and what was read is
-//! written straight back. Only when a write is partial does the rest go to a
+//! connections, and what was read is written straight back. The buffer is
+//! 1 MiB, the most qwebsocket reads at once (its per-connection buffers
+//! grow to 1 MiB for large frames), so that large messages cost the ceiling
+//! no more system calls than they cost us. Only when a write is partial does the rest go to a
 //! buffer of that connection, and reading it stops until that buffer is
 //! drained (backpressure): an idle connection holds no buffer at all.
 //!
@@ -31,7 +33,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 const LISTENER: Token = Token(usize::MAX);
-const READ_BUFFER: usize = 64 * 1024;
+const READ_BUFFER: usize = 1 << 20;
 
 /// Where a `--mode ws` connection is in the stream of client frames.
 #[derive(Default)]
@@ -52,6 +54,8 @@ struct Conn {
     stream: TcpStream,
     /// Bytes that a partial write left behind (empty, unallocated, when idle).
     pending: Vec<u8>,
+    /// How many of them were written since.
+    pending_sent: usize,
     ws: Option<Ws>,
 }
 
@@ -158,12 +162,13 @@ fn service(
 ) -> Result<(), String> {
     let had_pending = !conn.pending.is_empty();
     if had_pending {
-        let n = write_some(&mut conn.stream, &conn.pending).map_err(|e| e.to_string())?;
-        conn.pending.drain(..n);
-        if !conn.pending.is_empty() {
+        let rest = &conn.pending[conn.pending_sent..];
+        conn.pending_sent += write_some(&mut conn.stream, rest).map_err(|e| e.to_string())?;
+        if conn.pending_sent < conn.pending.len() {
             return Ok(());
         }
         conn.pending = Vec::new();
+        conn.pending_sent = 0;
     }
     if !readable && !had_pending {
         return Ok(());
@@ -225,6 +230,7 @@ fn run(port: u16, ws: bool) -> io::Result<()> {
                             let conn = Conn {
                                 stream,
                                 pending: Vec::new(),
+                                pending_sent: 0,
                                 ws: ws.then(|| Ws::Upgrade(Vec::new())),
                             };
                             if i == conns.len() {
