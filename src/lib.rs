@@ -90,3 +90,24 @@ pub use websocket::{
     CloseError, DEFAULT_OUTGOING_FRAME_SIZE, DEFAULT_SEND_QUEUE_LIMIT, MAX_INCOMING_SIZE,
     MAX_OUTGOING_FRAME_SIZE, MaskGenerator, PauseMode, SocketState, WeakWebSocket, WebSocket,
 };
+
+/// The README and the guides in `docs/`, compiled and run as doctests so that
+/// their code cannot drift from the library (`cargo test --doc`). Not part of
+/// the API: the module exists only when rustdoc collects doctests.
+#[cfg(doctest)]
+pub mod guides {
+    #[doc = include_str!("../README.md")]
+    pub struct Readme;
+
+    #[doc = include_str!("../docs/guide.md")]
+    pub struct Guide;
+
+    #[doc = include_str!("../docs/testing.md")]
+    pub struct Testing;
+
+    #[doc = include_str!("../docs/coming-from-qt.md")]
+    pub struct ComingFromQt;
+
+    #[doc = include_str!("../docs/coming-from-tungstenite.md")]
+    pub struct ComingFromTungstenite;
+}

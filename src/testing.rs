@@ -2297,17 +2297,3 @@ mod tests {
         assert!(frame.is_empty());
     }
 }
-
-/// The guides in `docs/`, compiled and run as doctests so that their code
-/// cannot drift from the library.
-#[cfg(doctest)]
-pub mod guides {
-    #[doc = include_str!("../docs/testing.md")]
-    pub struct Testing;
-
-    #[doc = include_str!("../docs/coming-from-tungstenite.md")]
-    pub struct ComingFromTungstenite;
-
-    #[doc = include_str!("../docs/guide.md")]
-    pub struct Guide;
-}
