@@ -129,7 +129,13 @@ impl Utf8Validator {
             }
         }
         let rest = &data[head..];
-        match std::str::from_utf8(rest) {
+        // The fast check first; the detailed one (same answers as std's)
+        // only when it fails, to tell an invalid byte from a code point cut
+        // by the end of the input.
+        if simdutf8::basic::from_utf8(rest).is_ok() {
+            return Ok(head);
+        }
+        match simdutf8::compat::from_utf8(rest) {
             Ok(_) => Ok(head),
             Err(e) => match e.error_len() {
                 Some(_) => Err(invalid_utf8_error()),

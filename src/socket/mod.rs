@@ -1772,11 +1772,13 @@ impl Shared {
             } => match kind {
                 MessageKind::Text => {
                     if self.sig.text_frame_received.slot_count() > 0 {
-                        let text = std::str::from_utf8(slice(frame)).unwrap_or_default();
+                        // Validated by the session already; checked again (fast,
+                        // with SIMD) to get a `&str` without unsafe code.
+                        let text = simdutf8::basic::from_utf8(slice(frame)).unwrap_or_default();
                         self.sig.text_frame_received.emit(&ws, text, *is_last);
                     }
                     if let Some(m) = msg {
-                        let text = std::str::from_utf8(slice(m)).unwrap_or_default();
+                        let text = simdutf8::basic::from_utf8(slice(m)).unwrap_or_default();
                         self.sig.text_message_received.emit(&ws, text);
                     }
                 }
