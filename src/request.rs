@@ -37,7 +37,8 @@ impl Request {
 
     /// Adds a header and returns the request, for chaining. Headers are sent
     /// after the socket's own, in the order added and with names as given; a
-    /// name added twice is sent twice. A `Host` header replaces the URL's
+    /// name set again replaces the first ([`Request::set_header`]; use
+    /// [`Request::append_header`] to send one twice). A `Host` header replaces the URL's
     /// host, and `Sec-WebSocket-Protocol` is ignored (use
     /// [`HandshakeOptions`]). A name or value with CR or LF makes `open` fail.
     ///
@@ -60,23 +61,56 @@ impl Request {
     /// ]);
     /// ```
     pub fn with_header(mut self, name: &str, value: &str) -> Request {
-        self.headers.push((name.to_owned(), value.to_owned()));
+        self.set_header(name, value);
         self
     }
 
-    /// Adds a header in place, as [`Request::with_header`] does. It appends:
-    /// a header of the same name added before is kept (both are sent), and
-    /// [`Request::header`] still returns the first.
+    /// Sets a header (Qt's `QNetworkRequest::setRawHeader`): a header of the
+    /// same name (compared without case) is replaced, in its place; otherwise
+    /// the header is added at the end. Use [`Request::append_header`] for a
+    /// header that is sent more than once.
     ///
     /// ```
     /// use qwebsocket::Request;
     /// let mut r = Request::new("ws://example.com/".parse().unwrap());
-    /// r.set_header("Cookie", "a=1");
-    /// r.set_header("Cookie", "b=2");
+    /// r.set_header("X-Token", "old");
+    /// r.set_header("X-Client", "docs");
+    /// r.set_header("x-token", "new");
+    /// assert_eq!(r.headers().len(), 2);
+    /// assert_eq!(r.header("X-Token"), Some("new"));
+    /// assert_eq!(r.headers()[0].0, "x-token"); // in the first one's place
+    /// ```
+    pub fn set_header(&mut self, name: &str, value: &str) {
+        let mut found = false;
+        self.headers.retain_mut(|(n, v)| {
+            if !n.eq_ignore_ascii_case(name) {
+                return true;
+            }
+            if found {
+                return false; // a later duplicate goes
+            }
+            found = true;
+            *n = name.to_owned();
+            *v = value.to_owned();
+            true
+        });
+        if !found {
+            self.headers.push((name.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// Adds a header at the end, keeping any of the same name: both are
+    /// sent, in order, and [`Request::header`] returns the first.
+    ///
+    /// ```
+    /// use qwebsocket::Request;
+    /// let mut r = Request::new("ws://example.com/".parse().unwrap());
+    /// r.append_header("Cookie", "a=1");
+    /// r.append_header("Cookie", "b=2");
     /// assert_eq!(r.headers().len(), 2);
     /// assert_eq!(r.header("cookie"), Some("a=1"));
     /// ```
-    pub fn set_header(&mut self, name: &str, value: &str) {
+    pub fn append_header(&mut self, name: &str, value: &str) {
         self.headers.push((name.to_owned(), value.to_owned()));
     }
 

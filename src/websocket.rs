@@ -609,12 +609,12 @@ impl WebSocket {
         match st.server_head.as_deref().map(server_request) {
             Some(req) => {
                 for (n, v) in req.map(|req| req.headers).unwrap_or_default() {
-                    r.set_header(&n, &v);
+                    r.append_header(&n, &v);
                 }
             }
             None => {
                 for (n, v) in &st.extra_headers {
-                    r.set_header(n, v);
+                    r.append_header(n, v);
                 }
             }
         }
