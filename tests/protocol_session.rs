@@ -2309,3 +2309,56 @@ fn property_messages_round_trip_between_two_sessions() {
         }
     }
 }
+
+/// Writing a message through a callback gives the same bytes as queueing it,
+/// whatever the callback takes (all, none, or a cut anywhere).
+#[test]
+fn send_message_through_writes_the_same_bytes_as_queueing() {
+    use qwebsocket::protocol::session::MessageKind;
+    let payload: Vec<u8> = (0..300u32).map(|i| i as u8).collect();
+    for frame_size in [1000, 100, 64, 7] {
+        let mut reference = Session::new(Role::Server, SessionConfig::default(), Instant::now());
+        reference
+            .send_message(MessageKind::Binary, &payload, frame_size)
+            .unwrap();
+        let expected = reference.pending_output().to_vec();
+        for take in [
+            0,
+            1,
+            2,
+            5,
+            100,
+            301,
+            expected.len() - 1,
+            expected.len(),
+            100_000,
+        ] {
+            let mut s = Session::new(Role::Server, SessionConfig::default(), Instant::now());
+            let mut wire = Vec::new();
+            let taken = s
+                .send_message_through(MessageKind::Binary, &payload, frame_size, &mut |bufs| {
+                    let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+                    let n = take.min(all.len());
+                    wire.extend_from_slice(&all[..n]);
+                    n
+                })
+                .unwrap();
+            if frame_size == 7 {
+                // 43 frames: more than the direct path takes, queued instead.
+                assert_eq!(taken, 0);
+                assert!(wire.is_empty());
+            } else {
+                assert_eq!(taken, take.min(expected.len()));
+            }
+            wire.extend_from_slice(s.pending_output());
+            assert_eq!(wire, expected, "frame size {frame_size}, take {take}");
+        }
+    }
+    // A client queues (its frames are masked) and never calls the writer.
+    let mut c = Session::new(Role::Client, SessionConfig::default(), Instant::now());
+    let taken = c
+        .send_message_through(MessageKind::Text, b"hi", 100, &mut |_| panic!("not called"))
+        .unwrap();
+    assert_eq!(taken, 0);
+    assert_eq!(c.pending_output().len(), 2 + 4 + 2);
+}

@@ -1112,6 +1112,96 @@ impl Session {
         Ok(())
     }
 
+    /// Sends a message like [`Session::send_message`], but hands the frames
+    /// to `write` first, without copying the payload: `write` gets the
+    /// frames as slices (header, payload part, header, ...) and returns how
+    /// many bytes it took; only the rest is queued. Returns the bytes
+    /// `write` took. It is meant for large messages from a server: a client
+    /// masks every frame (a copy anyway), and when output is already queued,
+    /// or the message has more than 16 frames, the message is queued as
+    /// `send_message` does and `write` is not called.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// use qwebsocket::protocol::session::MessageKind;
+    /// let mut s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// let mut wire = Vec::new();
+    /// // The "socket" takes 5 bytes: the rest is queued.
+    /// let taken = s
+    ///     .send_message_through(MessageKind::Binary, b"abcdef", 4, &mut |bufs| {
+    ///         let all: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+    ///         wire.extend_from_slice(&all[..5]);
+    ///         5
+    ///     })
+    ///     .unwrap();
+    /// assert_eq!(taken, 5);
+    /// assert_eq!(wire, b"\x02\x04abc");
+    /// assert_eq!(s.pending_output(), b"d\x80\x02ef");
+    /// ```
+    pub fn send_message_through(
+        &mut self,
+        kind: MessageKind,
+        payload: &[u8],
+        frame_size: usize,
+        write: &mut dyn FnMut(&[std::io::IoSlice<'_>]) -> usize,
+    ) -> Result<usize, SendError> {
+        const MOST_FRAMES: usize = 16;
+        if self.close != CloseState::Open {
+            return Err(SendError::Closing);
+        }
+        let frame_size = frame_size.max(1);
+        let count = payload.len().div_ceil(frame_size).max(1);
+        if self.role == Role::Client || self.queued() > 0 || count > MOST_FRAMES {
+            self.send_message(kind, payload, frame_size)?;
+            return Ok(0);
+        }
+        let mut headers = [[0u8; MAX_HEADER_LEN]; MOST_FRAMES];
+        let mut header_lens = [0usize; MOST_FRAMES];
+        let first_op = match kind {
+            MessageKind::Text => OpCode::Text,
+            MessageKind::Binary => OpCode::Binary,
+        };
+        let mut parts: [&[u8]; MOST_FRAMES] = [&[]; MOST_FRAMES];
+        for i in 0..count {
+            let part = payload
+                .get(i * frame_size..payload.len().min((i + 1) * frame_size))
+                .unwrap_or(&[]);
+            let header = FrameHeader {
+                fin: i + 1 == count,
+                rsv: 0,
+                opcode: if i == 0 {
+                    first_op
+                } else {
+                    OpCode::Continuation
+                },
+                mask: None,
+                payload_len: part.len() as u64,
+            };
+            header_lens[i] = header.encode(&mut headers[i]);
+            parts[i] = part;
+        }
+        let mut slices = [std::io::IoSlice::new(&[]); 2 * MOST_FRAMES];
+        for i in 0..count {
+            slices[2 * i] = std::io::IoSlice::new(&headers[i][..header_lens[i]]);
+            slices[2 * i + 1] = std::io::IoSlice::new(parts[i]);
+        }
+        let total: usize = (0..count).map(|i| header_lens[i] + parts[i].len()).sum();
+        let taken = write(&slices[..2 * count]).min(total);
+        // Queue what was not taken, header and payload pieces in order.
+        let mut skip = taken;
+        for i in 0..count {
+            for piece in [&headers[i][..header_lens[i]], parts[i]] {
+                if skip >= piece.len() {
+                    skip -= piece.len();
+                } else {
+                    self.out.extend_from_slice(&piece[skip..]);
+                    skip = 0;
+                }
+            }
+        }
+        Ok(taken)
+    }
+
     /// Queues one data frame of a message being sent in pieces: `first`
     /// selects the opcode (text/binary, else continuation), `fin` ends it.
     /// The caller keeps the pieces in order and, for text, valid UTF-8 as a

@@ -45,6 +45,10 @@ const READ_CHUNK: usize = 16 * 1024;
 /// buffer into one of the connection's own, so that the read buffer can go
 /// back to the loop.
 const KEEP_TAIL: usize = 4 * 1024;
+/// Messages at least this large are written to the socket when sent, from
+/// the caller's buffer (no copy), rather than corked until the loop's turn
+/// ends; smaller ones are batched.
+const DIRECT_WRITE: usize = 64 * 1024;
 /// How long a proxy may take, from the start of `open` to an open tunnel.
 pub(crate) const DEFAULT_PROXY_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -138,6 +142,8 @@ pub(crate) struct Inner {
     /// The read buffer is the loop's, kept across turns for a partial frame
     /// (counted by the loop, which bounds how many connections may).
     rbuf_held: bool,
+    /// Bytes written straight from `send` since the last `bytes_written`.
+    written_direct: u64,
     /// Reading stopped by the application (TCP pushes back on the peer).
     pub(crate) reading_paused: bool,
     /// Bytes read per readiness event at most (0: the default budget).
@@ -251,6 +257,7 @@ impl Shared {
                 transport: None,
                 rbuf: Vec::new(),
                 rbuf_held: false,
+                written_direct: 0,
                 rpos: 0,
                 rend: 0,
                 pre: Vec::new(),
@@ -1037,8 +1044,9 @@ impl Shared {
             }
             let mut emits = Vec::new();
             if let Ok(n) = r {
+                let n = n as u64 + std::mem::take(&mut st.written_direct);
                 if n > 0 && self.sig.bytes_written.slot_count() > 0 {
-                    emits.push(Emit::BytesWritten(n as u64));
+                    emits.push(Emit::BytesWritten(n));
                 }
             }
             (r, emits)
@@ -2078,6 +2086,25 @@ impl Shared {
                         "Send refused: {queued} bytes wait to be written (limit {limit}); send again after bytes_written."
                     );
                     Err(())
+                }
+                _ if payload.len() >= DIRECT_WRITE && st.pre.is_empty() => {
+                    // A large message goes to the socket at once, without a
+                    // copy; only what the socket does not take is queued
+                    // (into a buffer lent by the loop).
+                    self.supply_output(st, payload.len() + 14);
+                    let (Some(session), Some(t)) = (st.session.as_mut(), st.transport.as_mut())
+                    else {
+                        return 0;
+                    };
+                    let mut write =
+                        |bufs: &[IoSlice<'_>]| t.stream().write_vectored(bufs).unwrap_or(0);
+                    match session.send_message_through(kind, payload, frame_size, &mut write) {
+                        Ok(n) => {
+                            st.written_direct += n as u64;
+                            Ok(true)
+                        }
+                        Err(_) => Ok(false),
+                    }
                 }
                 _ => {
                     self.supply_output(st, payload.len() + 14);
