@@ -59,6 +59,22 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! # Threads
+//!
+//! A loop and everything on it (sockets, servers, timers) belong to the
+//! thread that made them: they are `!Send`, so the compiler refuses to move
+//! a socket to another thread. Another thread reaches the loop through
+//! [`EventLoop::handle`](event_loop::EventLoop::handle), whose
+//! [`post`](event_loop::Handle::post) runs a closure carrying only data on
+//! the loop thread, where the socket is (`examples/worker_thread.rs`).
+//!
+//! ```compile_fail,E0277
+//! use qwebsocket::{event_loop::EventLoop, WebSocket};
+//! let ev = EventLoop::new().unwrap();
+//! let ws = WebSocket::new(&ev);
+//! std::thread::spawn(move || ws.send_text_message("x")); // `Rc` cannot be sent
+//! ```
+//!
 //! # What is not here yet
 //!
 //! permessage-deflate is not built yet; see the README's feature list.

@@ -5,6 +5,7 @@
 
 mod autobahn;
 mod bench;
+mod examples;
 mod json;
 mod proc;
 mod tools;
@@ -22,11 +23,16 @@ usage: cargo xtask <command>
 
 commands:
   test                  run every check, in order, stopping at the first failure:
-                        fmt, clippy, test tools (openssl, stunnel4, tinyproxy, microsocks:
-                        installed with apt-get when missing), cargo test, doc, release
-                        examples, Python venv, Autobahn server side, client side, both
-                        again over wss:// (through stunnel), interop (pytest: Python
-                        websockets and ssl, openssl s_client / s_server)
+                        fmt, clippy (all features), test tools (openssl, stunnel4,
+                        tinyproxy, microsocks: installed with apt-get when missing),
+                        cargo test, doc (all features), release examples (with the
+                        calloop feature), running the demo examples (echo, poll_loop fed
+                        three lines on stdin, calloop, reconnect, worker_thread,
+                        multi_loop_server: each must exit 0 within 60 s), Python venv,
+                        Autobahn server side, client side, both again over wss://
+                        (through stunnel), interop (pytest: Python websockets and ssl,
+                        openssl s_client / s_server)
+  examples              build the release examples and run the demo examples only
   autobahn [SIDE...] [--update [--no-run | --runs N]] [-p N]
                         run the Autobahn suite with kosoku and compare with
                         tests/autobahn/expected-results.json; SIDE is server, client,
@@ -110,7 +116,13 @@ fn run_cargo(args: &[&str]) -> Result<(), String> {
 }
 
 fn build_examples() -> Result<(), String> {
-    run_cargo(&["build", "--release", "--examples"])
+    run_cargo(&[
+        "build",
+        "--release",
+        "--examples",
+        "--features",
+        examples::FEATURES,
+    ])
 }
 
 fn test_tools() -> Result<(), String> {
@@ -168,6 +180,15 @@ fn test(paths: &Paths) -> Result<(), String> {
             .get()
             .ok_or_else(|| "the Python venv step did not run".to_string())
     };
+    let build_title = format!(
+        "cargo build --release --examples --features {}",
+        examples::FEATURES
+    );
+    let run_title = format!(
+        "run the examples ({}) from the release build, each within {}s",
+        examples::names(),
+        examples::LIMIT.as_secs()
+    );
     let mut steps: Vec<Step<'_>> = vec![
         (
             "cargo fmt --all --check, and of bench/ (not a workspace member)".into(),
@@ -183,12 +204,13 @@ fn test(paths: &Paths) -> Result<(), String> {
             }),
         ),
         (
-            "cargo clippy --workspace --all-targets -- -D warnings".into(),
+            "cargo clippy --workspace --all-targets --all-features -- -D warnings".into(),
             Box::new(|| {
                 run_cargo(&[
                     "clippy",
                     "--workspace",
                     "--all-targets",
+                    "--all-features",
                     "--",
                     "-D",
                     "warnings",
@@ -206,19 +228,17 @@ fn test(paths: &Paths) -> Result<(), String> {
             Box::new(|| run_cargo(&["test", "--workspace"])),
         ),
         (
-            "RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps".into(),
+            "RUSTDOCFLAGS=\"-D warnings\" cargo doc --no-deps --all-features".into(),
             Box::new(|| {
                 proc::run(
                     cargo()
-                        .args(["doc", "--no-deps"])
+                        .args(["doc", "--no-deps", "--all-features"])
                         .env("RUSTDOCFLAGS", "-D warnings"),
                 )
             }),
         ),
-        (
-            "cargo build --release --examples".into(),
-            Box::new(build_examples),
-        ),
+        (build_title, Box::new(build_examples)),
+        (run_title, Box::new(|| examples::run_all(paths))),
         (
             "Python venv (target/venv, tests/requirements.txt)".into(),
             Box::new(|| {
@@ -378,6 +398,7 @@ fn main() -> ExitCode {
             .and_then(|()| tools::ensure(&[&tools::OPENSSL]))
             .and_then(|_| venv::ensure(&paths))
             .and_then(|venv| run_interop(&paths, &venv, rest)),
+        "examples" if rest.is_empty() => build_examples().and_then(|()| examples::run_all(&paths)),
         "tools" if rest.is_empty() => test_tools(),
         "venv" if rest.is_empty() => venv::ensure(&paths).map(|_| ()),
         "help" | "-h" | "--help" => {

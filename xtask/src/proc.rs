@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -120,6 +120,10 @@ impl Guard {
 
     fn child(&mut self) -> &mut Child {
         self.child.as_mut().expect("child present until drop")
+    }
+
+    pub fn take_stdin(&mut self) -> Option<ChildStdin> {
+        self.child().stdin.take()
     }
 
     pub fn take_stdout(&mut self) -> Option<ChildStdout> {
