@@ -24,7 +24,8 @@ usage: cargo xtask <command>
 commands:
   test                  run every check, in order, stopping at the first failure:
                         fmt, clippy (all features), test tools (openssl, stunnel4,
-                        tinyproxy, microsocks: installed with apt-get when missing),
+                        tinyproxy, microsocks, chromium: installed with apt-get when
+                        missing),
                         cargo test, doc (all features), release examples (with the
                         calloop feature), running the demo examples (echo, poll_loop fed
                         three lines on stdin, calloop, reconnect, worker_thread,
@@ -62,8 +63,8 @@ commands:
                         SERVER is raw, qws, fastwebsockets, tokio-tungstenite or
                         tungstenite; SCENARIO like 16B-c100-w1-bin); see docs/PERFORMANCE.md
   tools                 install the test tools that are missing (openssl, stunnel4,
-                        tinyproxy from tinyproxy-bin, microsocks; with apt-get, starting
-                        no service) and check that each runs
+                        tinyproxy from tinyproxy-bin, microsocks, chromium; with apt-get,
+                        starting no service) and check that each runs
   venv                  create or refresh target/venv only
 
 environment:
@@ -218,8 +219,10 @@ fn test(paths: &Paths) -> Result<(), String> {
             }),
         ),
         (
-            // Before cargo test: the proxy tests run tinyproxy and microsocks.
-            "test tools (openssl, stunnel4, tinyproxy, microsocks: apt-get install when missing)"
+            // Before cargo test: the proxy tests run tinyproxy and microsocks,
+            // the browser test chromium.
+            "test tools (openssl, stunnel4, tinyproxy, microsocks, chromium: apt-get install \
+             when missing)"
                 .into(),
             Box::new(test_tools),
         ),

@@ -1,7 +1,8 @@
 //! Programs from Debian that the tests need: `openssl` (test certificates,
 //! `s_client` / `s_server`), `stunnel` (the TLS terminator in front of kosoku
 //! for Autobahn over `wss://`), and the two real proxies of the proxy tests,
-//! `tinyproxy` (HTTP CONNECT) and `microsocks` (SOCKS5). A missing one is
+//! `tinyproxy` (HTTP CONNECT) and `microsocks` (SOCKS5), and `chromium`, the
+//! real browser of `tests/browser.rs` (run headless). A missing one is
 //! installed with `apt-get` (after `apt-get update`, once for all of them);
 //! anything that stops that is an error, never a skipped test.
 //!
@@ -84,8 +85,20 @@ pub const MICROSOCKS: Tool = Tool {
     },
 };
 
+/// The real browser of `tests/browser.rs`, run headless. Debian's
+/// `/usr/bin/chromium` is a launcher script; `--version` prints a line like
+/// "Chromium 120.0.6099.224 built on Debian ...".
+pub const CHROMIUM: Tool = Tool {
+    names: &["chromium"],
+    package: "chromium",
+    probe: Probe::Version {
+        args: &["--version"],
+        prefix: "Chromium",
+    },
+};
+
 /// Every tool the tests need.
-pub const ALL: [&Tool; 4] = [&OPENSSL, &STUNNEL, &TINYPROXY, &MICROSOCKS];
+pub const ALL: [&Tool; 5] = [&OPENSSL, &STUNNEL, &TINYPROXY, &MICROSOCKS, &CHROMIUM];
 
 /// Where each tool is, installing the missing ones first.
 pub fn ensure(tools: &[&Tool]) -> Result<Vec<PathBuf>, String> {
