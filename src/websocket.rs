@@ -1849,7 +1849,7 @@ impl WebSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn max_allowed_incoming_frame_size(&self) -> u64 {
-        self.shared.st.borrow().config.max_frame_size
+        self.shared.st.borrow().config().max_frame_size
     }
 
     /// Sets the largest message accepted (the sum of its frames); a message
@@ -1893,7 +1893,7 @@ impl WebSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn max_allowed_incoming_message_size(&self) -> u64 {
-        self.shared.st.borrow().config.max_message_size
+        self.shared.st.borrow().config().max_message_size
     }
 
     /// Sets the frame size outgoing messages are split into. 0 and values
@@ -2050,7 +2050,7 @@ impl WebSocket {
     /// assert_eq!(ws.keepalive_interval(), Some(Duration::from_secs(30)));
     /// ```
     pub fn keepalive_interval(&self) -> Option<Duration> {
-        self.shared.st.borrow().config.keepalive_interval
+        self.shared.st.borrow().config().keepalive_interval
     }
 
     /// Backpressure (beyond Qt): sends are refused, returning 0 and
@@ -2216,12 +2216,7 @@ impl WebSocket {
     }
 
     fn update_config(&self, f: impl FnOnce(&mut crate::protocol::SessionConfig)) {
-        let mut st = self.shared.st.borrow_mut();
-        f(&mut st.config);
-        let config = st.config.clone();
-        if let Some(s) = st.session.as_mut() {
-            s.set_config(config);
-        }
+        self.shared.st.borrow_mut().update_config(f);
     }
 
     // ----- signals ------------------------------------------------------------------------

@@ -900,8 +900,10 @@ impl EventLoop {
     }
 }
 
-/// Size of the read buffers a loop lends to its connections.
-pub(crate) const READ_BUFFER: usize = 64 * 1024;
+/// Size of the read buffers a loop lends to its connections: 64 KiB, and
+/// room for the largest frame header, so that a 64 KiB message arrives in
+/// one buffer without growing it.
+pub(crate) const READ_BUFFER: usize = 64 * 1024 + 64;
 /// How many connections may keep a read buffer across turns while a frame
 /// is incomplete (the others keep a copy of the few bytes they have).
 const HELD_READ_BUFFERS: usize = 64;
@@ -909,10 +911,19 @@ const HELD_READ_BUFFERS: usize = 64;
 const POOLED: usize = 16;
 /// Read buffers grown for large frames are pooled up to this size...
 const LARGEST_POOLED_READ: usize = 4 << 20;
-/// ... and this many.
-const POOLED_LARGE: usize = 2;
+/// ... and this many (several connections may receive large messages at
+/// the same time)...
+const POOLED_LARGE: usize = 8;
+/// ... and no more than this many bytes of them in all.
+const POOLED_LARGE_BYTES: usize = 8 << 20;
 /// Output buffers larger than this are freed rather than pooled.
 const LARGEST_POOLED_OUTPUT: usize = 256 * 1024;
+
+/// Whether a pool of large buffers has room for one more of `len` bytes.
+fn fits_large_pool(pool: &[Vec<u8>], len: usize) -> bool {
+    let held: usize = pool.iter().map(Vec::capacity).sum();
+    pool.len() < POOLED_LARGE && held + len <= POOLED_LARGE_BYTES
+}
 
 /// Buffers shared by the connections of one loop: a connection borrows one
 /// while it has bytes in flight and gives it back when it has none, so an
@@ -938,7 +949,7 @@ impl LoopInner {
             }
         } else if buf.len() > READ_BUFFER && buf.len() <= LARGEST_POOLED_READ {
             let mut large = self.large_read_buffers.borrow_mut();
-            if large.len() < POOLED_LARGE {
+            if fits_large_pool(&large, buf.len()) {
                 large.push(buf);
             }
         }
@@ -984,7 +995,7 @@ impl LoopInner {
             }
         } else if buf.capacity() <= LARGEST_POOLED_READ {
             let mut large = self.large_write_buffers.borrow_mut();
-            if large.len() < POOLED_LARGE {
+            if fits_large_pool(&large, buf.capacity()) {
                 large.push(buf);
             }
         }

@@ -65,16 +65,26 @@ pub struct SessionConfig {
     pub keepalive_timeout: Duration,
 }
 
+impl SessionConfig {
+    /// The defaults, as a constant (the same value as `SessionConfig::default()`).
+    ///
+    /// ```
+    /// use qwebsocket::protocol::SessionConfig;
+    /// assert_eq!(SessionConfig::DEFAULT, SessionConfig::default());
+    /// ```
+    pub const DEFAULT: SessionConfig = SessionConfig {
+        max_frame_size: 16 << 20,
+        max_message_size: 64 << 20,
+        incomplete_timeout: Some(Duration::from_secs(5)),
+        close_timeout: Duration::from_secs(3),
+        keepalive_interval: None,
+        keepalive_timeout: Duration::from_secs(20),
+    };
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig {
-            max_frame_size: 16 << 20,
-            max_message_size: 64 << 20,
-            incomplete_timeout: Some(Duration::from_secs(5)),
-            close_timeout: Duration::from_secs(3),
-            keepalive_interval: None,
-            keepalive_timeout: Duration::from_secs(20),
-        }
+        SessionConfig::DEFAULT
     }
 }
 

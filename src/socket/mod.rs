@@ -95,12 +95,15 @@ pub(crate) struct Inner {
     /// Server side: the local address the request came to (for a request
     /// without `Host`, in `request_url()`).
     server_local: Option<SocketAddr>,
-    pub(crate) url: Option<url::Url>,
+    /// Boxed: a server-side socket never has one.
+    pub(crate) url: Option<Box<url::Url>>,
     pub(crate) origin: String,
     pub(crate) extra_headers: Vec<(String, String)>,
     pub(crate) requested_subprotocols: Vec<String>,
     pub(crate) subprotocol: Option<String>,
-    pub(crate) config: SessionConfig,
+    /// The limits and timeouts while no session holds them (a session
+    /// holds its own); `None` means the defaults. See [`Inner::config`].
+    config: Option<Box<SessionConfig>>,
     pub(crate) outgoing_frame_size: usize,
     pub(crate) handshake_timeout: Option<Duration>,
     pub(crate) error: SocketError,
@@ -125,10 +128,14 @@ pub(crate) struct Inner {
     /// sockets that never use TLS.
     pub(crate) ssl_config: Option<Box<SslConfiguration>>,
     /// The TLS client configuration and name for this attempt (wss only).
-    tls_client: Option<(
-        Arc<rustls::ClientConfig>,
-        rustls::pki_types::ServerName<'static>,
-    )>,
+    /// Boxed: most sockets are not TLS clients.
+    #[allow(clippy::type_complexity)]
+    tls_client: Option<
+        Box<(
+            Arc<rustls::ClientConfig>,
+            rustls::pki_types::ServerName<'static>,
+        )>,
+    >,
     /// Certificate problems recorded by the verifier during this handshake.
     ssl_found: Option<Arc<Mutex<Vec<SslError>>>>,
     /// The problems reported by the last `ssl_errors`.
@@ -186,6 +193,42 @@ impl Default for Proxying {
 }
 
 impl Inner {
+    /// The limits and timeouts: the session's while there is one.
+    pub(crate) fn config(&self) -> &SessionConfig {
+        match (&self.session, &self.config) {
+            (Some(s), _) => s.config(),
+            (None, Some(c)) => c,
+            (None, None) => &SessionConfig::DEFAULT,
+        }
+    }
+
+    /// Changes the limits and timeouts, in the session too.
+    pub(crate) fn update_config(&mut self, f: impl FnOnce(&mut SessionConfig)) {
+        match &mut self.session {
+            Some(s) => {
+                let mut c = s.config().clone();
+                f(&mut c);
+                s.set_config(c);
+            }
+            None => f(self.config.get_or_insert_with(Box::default)),
+        }
+    }
+
+    /// A new session with the configured limits and timeouts (which it
+    /// holds from then on).
+    fn new_session(&mut self, role: Role, now: Instant) -> Session {
+        let config = self.config.take().map_or(SessionConfig::DEFAULT, |c| *c);
+        Session::new(role, config, now)
+    }
+
+    /// Drops the session, keeping its limits and timeouts for the next one.
+    fn drop_session(&mut self) {
+        if let Some(s) = self.session.take() {
+            let c = s.config();
+            self.config = (*c != SessionConfig::DEFAULT).then(|| Box::new(c.clone()));
+        }
+    }
+
     /// The proxy settings, made on first use.
     pub(crate) fn proxying(&mut self) -> &mut Proxying {
         self.proxying.get_or_insert_with(Box::default)
@@ -208,7 +251,7 @@ impl Inner {
     /// client sent (server side).
     pub(crate) fn request_url(&self) -> Option<url::Url> {
         if let Some(url) = &self.url {
-            return Some(url.clone());
+            return Some(url.as_ref().clone());
         }
         let head = self.server_head.as_deref()?;
         let req = parse_request(head, head.len() + 1).ok()??;
@@ -271,7 +314,7 @@ impl Shared {
                 extra_headers: Vec::new(),
                 requested_subprotocols: Vec::new(),
                 subprotocol: None,
-                config: SessionConfig::default(),
+                config: None,
                 outgoing_frame_size: crate::websocket::DEFAULT_OUTGOING_FRAME_SIZE,
                 handshake_timeout: Some(Duration::from_secs(10)),
                 error: SocketError::Unknown,
@@ -415,12 +458,12 @@ impl Shared {
             let mut st = self.st.borrow_mut();
             self.reset_connection(&mut st);
             st.role = Role::Client;
-            st.url = Some(url);
+            st.url = Some(Box::new(url));
             st.request = Some(Box::new(request));
             st.peer_name = host.clone();
             match tls {
                 Some((config, name, found)) => {
-                    st.tls_client = Some((config, name));
+                    st.tls_client = Some(Box::new((config, name)));
                     st.ssl_found = Some(found);
                 }
                 None => st.tls_client = None,
@@ -462,7 +505,7 @@ impl Shared {
         st.generation += 1;
         st.transport = None;
         self.return_read_buffer(st);
-        st.session = None;
+        st.drop_session();
         st.pre = Vec::new();
         st.shut_down = false;
         st.subprotocol = None;
@@ -612,7 +655,7 @@ impl Shared {
             req.encode(&mut bytes)
                 .map_err(|e| (SocketError::ConnectionRefused, e.message.clone()))?;
         }
-        if let Some((config, name)) = st.tls_client.clone() {
+        if let Some((config, name)) = st.tls_client.as_deref().cloned() {
             let conn = rustls::ClientConnection::new(config, name)
                 .map_err(|e| (SocketError::SslInternal, format!("Cannot start TLS: {e}")))?;
             t.start_tls(rustls::Connection::Client(conn));
@@ -801,7 +844,8 @@ impl Shared {
         st.peer = peer;
         st.local = local;
         st.server = server;
-        st.config = config;
+        st.drop_session();
+        st.config = (config != SessionConfig::DEFAULT).then(|| Box::new(config));
         st.phase = Phase::ServerHandshake;
         st.state = SocketState::Connecting;
         st.deadline = handshake_timeout.map(|t| ev.now() + t);
@@ -1011,7 +1055,12 @@ impl Shared {
                 Ok(mut n) => {
                     total += n;
                     let from_pre = n.min(st.pre.len());
-                    st.pre.drain(..from_pre);
+                    if from_pre == st.pre.len() {
+                        // The handshake is out: its buffer is not kept.
+                        st.pre = Vec::new();
+                    } else {
+                        st.pre.drain(..from_pre);
+                    }
                     n -= from_pre;
                     if n > 0 {
                         if let Some(s) = st.session.as_mut() {
@@ -1096,7 +1145,7 @@ impl Shared {
             let st = &mut *st;
             if st.phase == Phase::Open && st.session.as_ref().is_some_and(|s| s.is_finished()) {
                 st.phase = Phase::Draining;
-                let timeout = st.config.close_timeout;
+                let timeout = st.config().close_timeout;
                 if let Some(ev) = self.event_loop() {
                     st.deadline = Some(ev.now() + timeout);
                 }
@@ -1494,11 +1543,12 @@ impl Shared {
         let tls = {
             let mut st = self.st.borrow_mut();
             st.proxying().via = Some(proxy);
-            st.tls_client
-                .clone()
-                .map(|(config, name)| (config, name, st.ssl_found.clone().unwrap_or_default()))
+            st.tls_client.clone().map(|b| {
+                let (config, name) = *b;
+                (config, name, st.ssl_found.clone().unwrap_or_default())
+            })
         };
-        self.start_client(url, *request, tls);
+        self.start_client(*url, *request, tls);
     }
 
     fn read_client_handshake(self: &Rc<Self>) -> bool {
@@ -1528,7 +1578,7 @@ impl Shared {
                     st.rpos += resp.head_len;
                     st.subprotocol = resp.subprotocol.clone();
                     let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
-                    let mut session = Session::new(Role::Client, st.config.clone(), now);
+                    let mut session = st.new_session(Role::Client, now);
                     session.set_mask_source(st.mask_generator.clone().map(mask_source));
                     st.session = Some(session);
                     st.phase = Phase::Open;
@@ -1600,11 +1650,12 @@ impl Shared {
         };
         let tls = {
             let st = self.st.borrow();
-            st.tls_client
-                .clone()
-                .map(|(config, name)| (config, name, st.ssl_found.clone().unwrap_or_default()))
+            st.tls_client.clone().map(|b| {
+                let (config, name) = *b;
+                (config, name, st.ssl_found.clone().unwrap_or_default())
+            })
         };
-        self.start_client(url, request, tls);
+        self.start_client(*url, request, tls);
         self.st.borrow_mut().auth_tried = true;
     }
 
@@ -1675,7 +1726,7 @@ impl Shared {
                             // request_url() is rebuilt from the head when asked.
                             st.server_secure = secure;
                             st.server_local = st.local;
-                            st.session = Some(Session::new(Role::Server, st.config.clone(), now));
+                            st.session = Some(st.new_session(Role::Server, now));
                             st.phase = Phase::Pending;
                             st.deadline = None;
                             st.state = SocketState::Connected;

@@ -30,7 +30,16 @@ impl Stream {
 
     pub(crate) fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
-            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Tcp(s) => {
+                // One buffer (the common case: frames, no handshake bytes)
+                // goes out with send(2), which costs the kernel less than
+                // writev(2).
+                let mut full = bufs.iter().filter(|b| !b.is_empty());
+                match (full.next(), full.next()) {
+                    (Some(one), None) => s.write(one),
+                    _ => s.write_vectored(bufs),
+                }
+            }
             Stream::Fake(s) => s.write_vectored(bufs),
             Stream::Tls(s) => s.write_vectored(bufs),
         }

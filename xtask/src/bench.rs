@@ -157,7 +157,15 @@ fn full_matrix() -> Vec<Scenario> {
     m.push(Scenario::new(MIB, 100, 1, false));
     m.push(Scenario::new(MIB, 1, 32, false));
     m.push(Scenario::new(MIB, 1, 1, true));
+    // Ten thousand active connections on one loop thread.
+    m.push(Scenario::new(16, 10_000, 1, false));
     m
+}
+
+/// Whether a server takes part in a scenario: a thread per connection
+/// (tungstenite) is left out of the 10 000-connection run.
+fn takes_part(server: &Server, sc: &Scenario) -> bool {
+    !(server.key == "tungstenite" && sc.connections > 1000)
 }
 
 fn quick_matrix() -> Vec<Scenario> {
@@ -578,6 +586,7 @@ fn run_matrix(bench: &Bench<'_>, records: &mut Vec<Record>) -> Result<(), String
         let servers: Vec<&Server> = SERVERS
             .iter()
             .filter(|s| bench.opts.selected(&format!("matrix/{}/{name}", s.key)))
+            .filter(|s| takes_part(s, sc))
             .collect();
         if servers.is_empty() {
             continue;
