@@ -1520,7 +1520,18 @@ mod tests {
         assert_eq!(Scenario::new(KIB, 1, 32, true).name(), "1KiB-c1-w32-text");
         assert_eq!(Scenario::new(MIB, 1, 1, false).name(), "1MiB-c1-w1-bin");
         let m = full_matrix();
-        assert_eq!(m.len(), 25);
+        assert_eq!(m.len(), 26);
+        // The 10 000-connection run leaves out the thread-per-connection server.
+        let big = m
+            .iter()
+            .find(|s| s.connections == 10_000)
+            .expect("a 10k run");
+        let runs: Vec<&str> = SERVERS
+            .iter()
+            .filter(|s| takes_part(s, big))
+            .map(|s| s.key)
+            .collect();
+        assert!(!runs.contains(&"tungstenite") && runs.contains(&QWS) && runs.contains(&RAW));
         // Nothing keeps more than ~100 MiB in flight per direction.
         assert!(
             m.iter()
