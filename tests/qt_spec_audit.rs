@@ -26,25 +26,7 @@ use std::time::{Duration, Instant};
 /// the log (emptied) and the socket's error string after the failure, having
 /// checked the whole failed-handshake sequence (contract item 6, deviation 19).
 fn failed_handshake(response: impl FnOnce(&str) -> String) -> String {
-    let (reactor, ws, log) = client_socket();
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(response(&key).as_bytes());
-    reactor.run_until_idle();
-    assert_eq!(
-        take(&log),
-        [
-            "state:Connecting",
-            "error:ConnectionRefused",
-            "state:Unconnected",
-            "disconnected",
-            "read_channel_finished"
-        ]
-    );
-    assert!(peer.is_closed_by_library(), "TCP is closed");
-    ws.error_string()
+    fail_handshake(|_| {}, response).ws.error_string()
 }
 
 /// Lines of an HTTP head without the blank line.
@@ -274,12 +256,9 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
 #[test]
 fn version_header_in_a_101_is_ignored() {
     let (reactor, ws, log) = client_socket();
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(switching_protocols(&key, &["Sec-WebSocket-Version: 8"]).as_bytes());
-    reactor.run_until_idle();
+    open_and_answer(&reactor, &ws, |key| {
+        switching_protocols(key, &["Sec-WebSocket-Version: 8"])
+    });
     assert_eq!(
         take(&log),
         ["state:Connecting", "state:Connected", "connected"]
@@ -344,24 +323,11 @@ fn a_401_with_an_unsupported_challenge_fails_with_one_error() {
     let a = asked.clone();
     ws.authentication_required()
         .connect(move |_, _| a.set(a.get() + 1));
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    accept_tcp(&reactor, &peer);
-    peer.write(
+    open_and_answer(&reactor, &ws, |_| {
         b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"x\", nonce=\"1\"\r\n\
-          Content-Length: 0\r\n\r\n",
-    );
-    reactor.run_until_idle();
-    assert_eq!(
-        take(&log),
-        [
-            "state:Connecting",
-            "error:ConnectionRefused",
-            "state:Unconnected",
-            "disconnected",
-            "read_channel_finished"
-        ]
-    );
+          Content-Length: 0\r\n\r\n"
+    });
+    assert_eq!(take(&log), HANDSHAKE_FAILED);
     assert_eq!(
         ws.error_string(),
         "Unsupported WWW-Authenticate challenge(s) encountered."
@@ -407,13 +373,7 @@ fn after_url_credentials_are_refused_the_slot_is_not_asked() {
     assert_eq!(asked.get(), 0);
     assert_eq!(
         take(&log),
-        [
-            "state:Connecting",
-            "error:ConnectionRefused",
-            "state:Unconnected",
-            "disconnected",
-            "read_channel_finished"
-        ],
+        HANDSHAKE_FAILED,
         "the state stays Connecting through the retry"
     );
     assert_eq!(ws.error_string(), "Host requires authentication");
@@ -642,12 +602,7 @@ fn empty_messages_and_empty_fragments_are_delivered() {
 fn an_unsolicited_pong_reports_the_time_since_the_socket_was_made() {
     let (reactor, ws, log) = client_socket();
     reactor.advance(Duration::from_millis(101));
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(switching_protocols(&key, &[]).as_bytes());
-    reactor.run_until_idle();
+    let peer = open_and_answer(&reactor, &ws, |key| switching_protocols(key, &[]));
     take(&log);
     peer.send_pong(b"unasked");
     reactor.run_until_idle();

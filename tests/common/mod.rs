@@ -211,22 +211,62 @@ pub fn switching_protocols(key: &str, extra: &[&str]) -> String {
     s
 }
 
+/// Opens `URL` on `ws`, completes the TCP connect, answers the upgrade
+/// request with `response(key)` and runs the loop until idle; returns the
+/// test's end of the connection.
+pub fn open_and_answer<R: AsRef<[u8]>>(
+    reactor: &FakeReactor,
+    ws: &WebSocket,
+    response: impl FnOnce(&str) -> R,
+) -> Peer {
+    ws.open(URL).expect("open accepted");
+    let peer = pending_tcp(reactor);
+    let request = accept_tcp(reactor, &peer);
+    let key = header(&request, "Sec-WebSocket-Key").expect("a key");
+    peer.write(response(key).as_ref());
+    reactor.run_until_idle();
+    peer
+}
+
 /// Opens `URL`, completes TCP and the handshake; the log is emptied.
 pub fn connected_client() -> Client {
     let (reactor, ws, log) = client_socket();
-    ws.open(URL).expect("open accepted");
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key")
-        .expect("a key")
-        .to_owned();
-    peer.write(switching_protocols(&key, &[]).as_bytes());
-    reactor.run_until_idle();
+    let peer = open_and_answer(&reactor, &ws, |key| switching_protocols(key, &[]));
     assert_eq!(ws.state(), SocketState::Connected);
     assert_eq!(
         take(&log),
         ["state:Connecting", "state:Connected", "connected"]
     );
+    Client {
+        reactor,
+        ws,
+        log,
+        peer,
+    }
+}
+
+/// A client's signals when its opening handshake fails (Qt's order).
+pub const HANDSHAKE_FAILED: [&str; 5] = [
+    "state:Connecting",
+    "error:ConnectionRefused",
+    "state:Unconnected",
+    "disconnected",
+    "read_channel_finished",
+];
+
+/// A client socket, set up by `configure`, opens `URL` and gets
+/// `response(key)`, which must fail the handshake: checks the signals
+/// (`HANDSHAKE_FAILED`, the log is emptied) and that the library closed
+/// the TCP connection.
+pub fn fail_handshake(
+    configure: impl FnOnce(&WebSocket),
+    response: impl FnOnce(&str) -> String,
+) -> Client {
+    let (reactor, ws, log) = client_socket();
+    configure(&ws);
+    let peer = open_and_answer(&reactor, &ws, response);
+    assert_eq!(take(&log), HANDSHAKE_FAILED);
+    assert!(peer.is_closed_by_library(), "the TCP connection is closed");
     Client {
         reactor,
         ws,
