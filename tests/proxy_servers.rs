@@ -20,6 +20,7 @@ use common::proxies::{
     FakeProxy, Microsocks, MicrosocksOptions, Step, Tinyproxy, TinyproxyOptions,
     free_port_not_listening,
 };
+use common::spin;
 use qwebsocket::event_loop::{EventLoop, Handle};
 use qwebsocket::proxy::{Proxy, ProxyType};
 use qwebsocket::ssl::{SslConfiguration, SslErrorKind};
@@ -44,22 +45,6 @@ const PASSWORD: &str = "s3cret";
 const BYE: &str = "bye through the proxy";
 
 // ----- running the loop -------------------------------------------------------
-
-/// Runs `ev` until `done()` holds or `limit` passed; true if `done()` held.
-fn spin(ev: &EventLoop, limit: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        ev.process_events(Some((deadline - now).min(Duration::from_millis(20))))
-            .unwrap();
-    }
-}
 
 /// Polls `done` (something another process writes) until it holds; panics
 /// saying `what` after `LIMIT`.
@@ -103,10 +88,7 @@ impl Target {
     fn wss_for(ev: &EventLoop, names: &[&str]) -> Target {
         let ca = Ca::new("qwebsocket proxy test CA");
         let leaf = ca.leaf(names);
-        let mut server = SslConfiguration::default();
-        server
-            .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-            .unwrap();
+        let server = leaf.server_config();
         let mut client = SslConfiguration::default();
         client.add_ca_certificates_pem(ca.pem.as_bytes()).unwrap();
         client.set_use_default_roots(false);

@@ -37,19 +37,8 @@ fn lines(head: &str) -> Vec<String> {
         .collect()
 }
 
-/// Runs a real loop until `done()` or 5 s; true if `done()` held.
-fn spin(ev: &EventLoop, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        ev.process_events(Some((deadline - now).min(Duration::from_millis(10))))
-            .unwrap();
-    }
-    true
-}
+/// The longest a test waits on a real loop.
+const LIMIT: Duration = Duration::from_secs(5);
 
 // ===== 3.1 open() ===============================================================
 
@@ -210,13 +199,7 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
     let ev = EventLoop::new().unwrap();
     let ca = certs::Ca::new("Audit CA");
     let leaf = ca.leaf(&["127.0.0.1"]);
-    let server = WebSocketServer::new(&ev, "", SslMode::SecureMode);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    server.set_ssl_configuration(config);
-    server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let server = wss_server(&ev, &leaf);
     let port = server.server_port();
 
     let ws = WebSocket::new(&ev);
@@ -231,7 +214,7 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
     ws.connected()
         .connect(move |_| s.borrow_mut().push("connected".into()));
     ws.open(&format!("wss://127.0.0.1:{port}/")).unwrap();
-    assert!(spin(&ev, || ws.state() == SocketState::Connected));
+    assert!(spin(&ev, LIMIT, || ws.state() == SocketState::Connected));
     let request = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -246,7 +229,7 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
     );
     seen.borrow_mut().clear();
     assert_eq!(ws.send_text_message("hi"), 2);
-    assert!(spin(&ev, || !seen.borrow().is_empty()));
+    assert!(spin(&ev, LIMIT, || !seen.borrow().is_empty()));
     assert_eq!(*seen.borrow(), ["bytes_written:8"]);
 }
 
@@ -415,13 +398,7 @@ fn close_right_after_open_drops_the_attempt_without_an_error() {
 fn tls_failure_reports_the_error_before_unconnected_and_no_about_to_close() {
     let ev = EventLoop::new().unwrap();
     let leaf = certs::self_signed(&["127.0.0.1"]);
-    let server = WebSocketServer::new(&ev, "", SslMode::SecureMode);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    server.set_ssl_configuration(config);
-    server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let server = wss_server(&ev, &leaf);
 
     let ws = WebSocket::new(&ev);
     let seen = Rc::new(RefCell::new(Vec::<String>::new()));
@@ -455,7 +432,7 @@ fn tls_failure_reports_the_error_before_unconnected_and_no_about_to_close() {
         .connect(move |_| s.borrow_mut().push("read_channel_finished".into()));
     ws.open(&format!("wss://127.0.0.1:{}/", server.server_port()))
         .unwrap();
-    assert!(spin(&ev, || ws.state() == SocketState::Unconnected));
+    assert!(spin(&ev, LIMIT, || ws.state() == SocketState::Unconnected));
     assert_eq!(
         *seen.borrow(),
         [
@@ -868,7 +845,7 @@ fn handle_connection_starts_no_handshake_timer() {
         ev.process_events(Some(Duration::from_millis(10))).unwrap();
     }
     client.write_all(upgrade_request(&[]).as_bytes()).unwrap();
-    assert!(spin(&ev, || server.has_pending_connections()));
+    assert!(spin(&ev, LIMIT, || server.has_pending_connections()));
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

@@ -8,15 +8,45 @@ pub mod certs;
 pub mod examples;
 pub mod proxies;
 
+use qwebsocket::event_loop::EventLoop;
 use qwebsocket::protocol::mask::apply_mask;
 use qwebsocket::protocol::{FrameHeader, OpCode};
 use qwebsocket::testing::{FakeReactor, Peer, ReceivedFrame, SignalLog};
 use qwebsocket::{CloseCode, SocketState, SslMode, WebSocket, WebSocketServer};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
 
 /// Every signal a socket or server emitted, in order, as short strings
 /// (the library's own recorder, `qwebsocket::testing::SignalLog`).
 pub type Log = SignalLog;
+
+/// Runs a real event loop until `done()` holds or `limit` passed; true if
+/// `done()` held.
+pub fn spin(ev: &EventLoop, limit: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        ev.process_events(Some((deadline - now).min(Duration::from_millis(10))))
+            .unwrap();
+    }
+}
+
+/// A wss:// server on a real loop, listening on 127.0.0.1 (a free port) and
+/// presenting `leaf`.
+pub fn wss_server(ev: &EventLoop, leaf: &certs::Leaf) -> WebSocketServer {
+    let server = WebSocketServer::new(ev, "", SslMode::SecureMode);
+    server.set_ssl_configuration(leaf.server_config());
+    server
+        .listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+        .expect("listen on 127.0.0.1");
+    server
+}
 
 /// Lower-case hex without separators.
 pub fn hex(bytes: &[u8]) -> String {
