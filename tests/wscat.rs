@@ -12,12 +12,10 @@ mod common;
 #[allow(dead_code)]
 mod json;
 
-use common::certs;
 use common::examples::{Running, example_binary};
+use common::{ScratchDir, certs};
 use json::Json;
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The longest any single wait may last.
@@ -99,36 +97,10 @@ fn signal_and_args(line: &str) -> (String, Vec<Json>) {
 
 // ----- files for the TLS tests -------------------------------------------------------
 
-/// A directory of its own under the system's temporary directory, removed
-/// when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("wscat-test-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        TempDir(dir)
-    }
-
-    fn write(&self, name: &str, text: &str) -> String {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).expect("write a temporary file");
-        path.to_str().expect("a UTF-8 temporary path").to_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 /// A CA, and a `wscat listen --echo` serving wss:// with a certificate for
 /// `localhost` that the CA signed.
 struct TlsServer {
-    _dir: TempDir,
+    _dir: ScratchDir,
     ca_pem: String,
     /// Kept running while the test lasts.
     _server: Running,
@@ -136,7 +108,7 @@ struct TlsServer {
 }
 
 fn tls_server() -> TlsServer {
-    let dir = TempDir::new();
+    let dir = ScratchDir::new("wscat");
     let ca = certs::Ca::new("wscat test CA");
     let leaf = ca.leaf(&["localhost"]);
     let ca_pem = dir.write("ca.pem", &ca.pem);

@@ -13,7 +13,10 @@ use qwebsocket::protocol::mask::apply_mask;
 use qwebsocket::protocol::{FrameHeader, OpCode};
 use qwebsocket::testing::{FakeReactor, Peer, ReceivedFrame, SignalLog};
 use qwebsocket::{CloseCode, SocketState, SslMode, WebSocket, WebSocketServer};
+use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Every signal a socket or server emitted, in order, as short strings
@@ -46,6 +49,44 @@ pub fn wss_server(ev: &EventLoop, leaf: &certs::Leaf) -> WebSocketServer {
         .listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
         .expect("listen on 127.0.0.1");
     server
+}
+
+/// A fresh directory under the system's temporary directory, removed with
+/// everything in it when dropped.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// `qws-WHAT-PID-N`, made now.
+    pub fn new(what: &str) -> ScratchDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("qws-{what}-{}-{n}", std::process::id()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return ScratchDir(dir),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(e) => panic!("cannot create {}: {e}", dir.display()),
+            }
+        }
+    }
+
+    /// The path of `name` in it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `text` to `name` in it; returns the file's path.
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path.to_str().expect("a UTF-8 temporary path").to_owned()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Lower-case hex without separators.
