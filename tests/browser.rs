@@ -641,10 +641,7 @@ impl Drop for Browser {
 fn throwaway_tls() -> (SslConfiguration, String) {
     let ca = certs::Ca::new("qwebsocket browser test CA");
     let leaf = ca.leaf(&["127.0.0.1"]);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
+    let config = leaf.server_config();
     let key = rcgen::KeyPair::from_pem(&leaf.key_pem).unwrap();
     let digest = ring::digest::digest(&ring::digest::SHA256, &key.subject_public_key_info());
     let spki = base64::engine::general_purpose::STANDARD.encode(digest.as_ref());

@@ -320,27 +320,14 @@ fn handshake_failure(
     configure: impl FnOnce(&WebSocket),
     response: impl FnOnce(&str) -> String,
 ) -> String {
-    let (reactor, ws, log) = client_socket();
-    configure(&ws);
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(response(&key).as_bytes());
-    reactor.run_until_idle();
-    assert_eq!(
-        take(&log),
-        [
-            "state:Connecting",
-            "error:ConnectionRefused",
-            "state:Unconnected",
-            "disconnected",
-            "read_channel_finished"
-        ]
-    );
+    let Client {
+        reactor,
+        ws,
+        log: _log,
+        peer,
+    } = fail_handshake(configure, response);
     assert_eq!(ws.state(), SocketState::Unconnected);
     assert_eq!(ws.error(), SocketError::ConnectionRefused);
-    assert!(peer.is_closed_by_library(), "the TCP connection is closed");
     assert!(
         peer.frames().is_empty(),
         "no frame after a failed handshake"
@@ -473,17 +460,13 @@ fn handshake_garbage_status_line_fails() {
 fn handshake_accepts_connection_token_list_and_requested_subprotocol() {
     let (reactor, ws, log) = client_socket();
     ws.set_requested_subprotocols(&["chat", "superchat"]);
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    let response = format!(
-        "HTTP/1.1 101 Whatever\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n\
-         sec-websocket-accept: {}\r\nSec-WebSocket-Protocol: superchat\r\n\r\n",
-        accept_for(&key)
-    );
-    peer.write(response.as_bytes());
-    reactor.run_until_idle();
+    open_and_answer(&reactor, &ws, |key| {
+        format!(
+            "HTTP/1.1 101 Whatever\r\nupgrade: WebSocket\r\nconnection: keep-alive, Upgrade\r\n\
+             sec-websocket-accept: {}\r\nSec-WebSocket-Protocol: superchat\r\n\r\n",
+            accept_for(key)
+        )
+    });
     assert_eq!(
         take(&log),
         ["state:Connecting", "state:Connected", "connected"]
@@ -598,15 +581,12 @@ fn close_while_handshaking_drops_the_connection_without_a_close_frame() {
 #[test]
 fn frames_in_the_same_write_as_the_101_are_delivered() {
     let (reactor, ws, log) = client_socket();
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    let mut bytes = switching_protocols(&key, &[]).into_bytes();
-    bytes.extend(raw_frame(true, 0, OpCode::Text, None, b"early"));
-    bytes.extend(raw_frame(true, 0, OpCode::Ping, None, b"p"));
-    peer.write(&bytes);
-    reactor.run_until_idle();
+    let peer = open_and_answer(&reactor, &ws, |key| {
+        let mut bytes = switching_protocols(key, &[]).into_bytes();
+        bytes.extend(raw_frame(true, 0, OpCode::Text, None, b"early"));
+        bytes.extend(raw_frame(true, 0, OpCode::Ping, None, b"p"));
+        bytes
+    });
     assert_eq!(
         take(&log),
         [
@@ -2017,12 +1997,7 @@ fn slot_sending_inside_connected_writes_right_after_the_handshake() {
     ws.connected().connect(|ws| {
         assert_eq!(ws.send_text_message("hello"), 5);
     });
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(switching_protocols(&key, &[]).as_bytes());
-    reactor.run_until_idle();
+    let peer = open_and_answer(&reactor, &ws, |key| switching_protocols(key, &[]));
     assert_eq!(
         take(&log),
         ["state:Connecting", "state:Connected", "connected"]
@@ -2034,14 +2009,11 @@ fn slot_sending_inside_connected_writes_right_after_the_handshake() {
 fn slot_aborting_inside_connected_drops_frames_that_came_with_the_101() {
     let (reactor, ws, log) = client_socket();
     ws.connected().connect(|ws| ws.abort());
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    let mut bytes = switching_protocols(&key, &[]).into_bytes();
-    bytes.extend(raw_frame(true, 0, OpCode::Text, None, b"early"));
-    peer.write(&bytes);
-    reactor.run_until_idle();
+    let peer = open_and_answer(&reactor, &ws, |key| {
+        let mut bytes = switching_protocols(key, &[]).into_bytes();
+        bytes.extend(raw_frame(true, 0, OpCode::Text, None, b"early"));
+        bytes
+    });
     assert_eq!(
         take(&log),
         [

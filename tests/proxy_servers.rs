@@ -20,6 +20,7 @@ use common::proxies::{
     FakeProxy, Microsocks, MicrosocksOptions, Step, Tinyproxy, TinyproxyOptions,
     free_port_not_listening,
 };
+use common::spin;
 use qwebsocket::event_loop::{EventLoop, Handle};
 use qwebsocket::proxy::{Proxy, ProxyType};
 use qwebsocket::ssl::{SslConfiguration, SslErrorKind};
@@ -44,22 +45,6 @@ const PASSWORD: &str = "s3cret";
 const BYE: &str = "bye through the proxy";
 
 // ----- running the loop -------------------------------------------------------
-
-/// Runs `ev` until `done()` holds or `limit` passed; true if `done()` held.
-fn spin(ev: &EventLoop, limit: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        ev.process_events(Some((deadline - now).min(Duration::from_millis(20))))
-            .unwrap();
-    }
-}
 
 /// Polls `done` (something another process writes) until it holds; panics
 /// saying `what` after `LIMIT`.
@@ -103,10 +88,7 @@ impl Target {
     fn wss_for(ev: &EventLoop, names: &[&str]) -> Target {
         let ca = Ca::new("qwebsocket proxy test CA");
         let leaf = ca.leaf(names);
-        let mut server = SslConfiguration::default();
-        server
-            .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-            .unwrap();
+        let server = leaf.server_config();
         let mut client = SslConfiguration::default();
         client.add_ca_certificates_pem(ca.pem.as_bytes()).unwrap();
         client.set_use_default_roots(false);
@@ -312,6 +294,12 @@ impl Client {
         assert_eq!(self.ws.state(), SocketState::Unconnected);
         assert_eq!(ev.live_connections(), 0, "nothing is left open");
         text
+    }
+
+    /// `fails` with no signal between Connecting and Unconnected, and no
+    /// quote asked for (the caller checks the whole text).
+    fn fails_at_once(&self, ev: &EventLoop, url: &str, kind: SocketError) -> String {
+        self.fails(ev, url, kind, &[], &[])
     }
 
     /// Sends a text and a binary message and waits for both echoes.
@@ -629,15 +617,22 @@ impl Drop for Relay {
 
 // ===== echo round trips and a clean close ===========================================
 
+/// Through `proxy` to a ws:// and a wss:// echo server, each closed once by
+/// the client and once by the server; returns the two servers.
+fn echo_to_ws_and_wss(ev: &EventLoop, proxy: &Real) -> (Target, Target) {
+    let (ws, wss) = (Target::ws(ev), Target::wss(ev));
+    for closer in [Closer::Client, Closer::Server] {
+        echo_through_closed_by(ev, &ws, proxy.proxy(), closer);
+        echo_through_closed_by(ev, &wss, proxy.proxy(), closer);
+    }
+    (ws, wss)
+}
+
 #[test]
 fn tinyproxy_ws_and_wss_echo_and_close_cleanly() {
     let ev = EventLoop::new().unwrap();
     let proxy = Real::tinyproxy();
-    let (ws, wss) = (Target::ws(&ev), Target::wss(&ev));
-    echo_through(&ev, &ws, proxy.proxy());
-    echo_through(&ev, &wss, proxy.proxy());
-    echo_through_closed_by(&ev, &ws, proxy.proxy(), Closer::Server);
-    echo_through_closed_by(&ev, &wss, proxy.proxy(), Closer::Server);
+    let (ws, wss) = echo_to_ws_and_wss(&ev, &proxy);
     assert_eq!(proxy.connects_to(ws.port()), 2, "one CONNECT each");
     assert_eq!(proxy.connects_to(wss.port()), 2, "one CONNECT each");
 }
@@ -646,11 +641,7 @@ fn tinyproxy_ws_and_wss_echo_and_close_cleanly() {
 fn microsocks_ws_and_wss_echo_and_close_cleanly() {
     let ev = EventLoop::new().unwrap();
     let proxy = Real::microsocks();
-    let (ws, wss) = (Target::ws(&ev), Target::wss(&ev));
-    echo_through(&ev, &ws, proxy.proxy());
-    echo_through(&ev, &wss, proxy.proxy());
-    echo_through_closed_by(&ev, &ws, proxy.proxy(), Closer::Server);
-    echo_through_closed_by(&ev, &wss, proxy.proxy(), Closer::Server);
+    let (ws, wss) = echo_to_ws_and_wss(&ev, &proxy);
     assert!(
         spin(&ev, LIMIT, || proxy.connects_to(ws.port()) == 2
             && proxy.connects_to(wss.port()) == 2),
@@ -853,11 +844,16 @@ fn wrong_credentials_twice_fail_without_a_third_attempt() {
 
 // ===== failures ===============================================================================
 
-/// A port of 127.0.0.1 where nothing listens, and `ws://localhost:PORT/`:
-/// the proxy's connection to it is refused.
-fn nowhere() -> (u16, String) {
+/// Opens `ws://localhost:PORT/` through `proxy`, with nothing listening on
+/// that port of 127.0.0.1, which must fail with `kind`; returns the port and
+/// the error's text.
+fn fails_to_reach_nowhere(proxy: &Real, kind: SocketError) -> (u16, String) {
+    let ev = EventLoop::new().unwrap();
+    let target = Target::ws(&ev);
+    let client = Client::new(&ev, &target, Some(proxy.proxy()));
     let port = free_port_not_listening().port();
-    (port, format!("ws://localhost:{port}/"))
+    let text = client.fails_at_once(&ev, &format!("ws://localhost:{port}/"), kind);
+    (port, text)
 }
 
 #[test]
@@ -870,13 +866,7 @@ fn a_proxy_that_is_not_listening_is_proxy_connection_refused() {
     ] {
         let target = Target::ws(&ev);
         let client = Client::new(&ev, &target, Some(proxy));
-        let text = client.fails(
-            &ev,
-            &target.url(),
-            SocketError::ProxyConnectionRefused,
-            &[],
-            &[],
-        );
+        let text = client.fails_at_once(&ev, &target.url(), SocketError::ProxyConnectionRefused);
         assert_eq!(
             text,
             format!("{label} proxy 127.0.0.1:{port}: connection refused")
@@ -890,13 +880,7 @@ fn tinyproxy_refusing_the_port_is_proxy_connection_refused() {
     let target = Target::ws(&ev);
     let proxy = Tinyproxy::start(TinyproxyOptions::default().connect_ports(&[443]));
     let client = Client::new(&ev, &target, Some(Proxy::http("127.0.0.1", proxy.port())));
-    let text = client.fails(
-        &ev,
-        &target.url(),
-        SocketError::ProxyConnectionRefused,
-        &[],
-        &[],
-    );
+    let text = client.fails_at_once(&ev, &target.url(), SocketError::ProxyConnectionRefused);
     assert_eq!(
         text,
         format!(
@@ -910,12 +894,8 @@ fn tinyproxy_refusing_the_port_is_proxy_connection_refused() {
 
 #[test]
 fn tinyproxy_failing_to_reach_the_server_is_a_quoted_protocol_error() {
-    let ev = EventLoop::new().unwrap();
-    let target = Target::ws(&ev);
     let proxy = Real::tinyproxy();
-    let client = Client::new(&ev, &target, Some(proxy.proxy()));
-    let (port, url) = nowhere();
-    let text = client.fails(&ev, &url, SocketError::ProxyProtocol, &[], &[]);
+    let (port, text) = fails_to_reach_nowhere(&proxy, SocketError::ProxyProtocol);
     assert_eq!(
         text,
         format!(
@@ -928,12 +908,8 @@ fn tinyproxy_failing_to_reach_the_server_is_a_quoted_protocol_error() {
 
 #[test]
 fn microsocks_to_a_closed_port_is_connection_refused() {
-    let ev = EventLoop::new().unwrap();
-    let target = Target::ws(&ev);
     let proxy = Real::microsocks();
-    let client = Client::new(&ev, &target, Some(proxy.proxy()));
-    let (port, url) = nowhere();
-    let text = client.fails(&ev, &url, SocketError::ConnectionRefused, &[], &[]);
+    let (port, text) = fails_to_reach_nowhere(&proxy, SocketError::ConnectionRefused);
     assert_eq!(
         text,
         format!(
@@ -943,32 +919,28 @@ fn microsocks_to_a_closed_port_is_connection_refused() {
     );
 }
 
-/// The SOCKS5 CONNECT request for `localhost:port` (address type 3).
-fn socks_request(port: u16) -> Vec<u8> {
+/// A fake SOCKS5 proxy that takes the client's greeting (no authentication
+/// or username/password), picks no authentication, reads the CONNECT
+/// request for `localhost:port` (address type 3) and answers `reply`.
+fn socks_replying(port: u16, reply: &[u8]) -> FakeProxy {
     let mut request = vec![5, 1, 0, 3, 9];
     request.extend_from_slice(b"localhost");
     request.extend_from_slice(&port.to_be_bytes());
-    request
+    FakeProxy::script(vec![
+        Step::expect([5, 2, 0, 2]),
+        Step::write([5, 0]),
+        Step::expect(request),
+        Step::write(reply),
+    ])
 }
 
 #[test]
 fn a_socks5_refusal_by_rule_is_proxy_connection_refused() {
     let ev = EventLoop::new().unwrap();
     let target = Target::ws(&ev);
-    let fake = FakeProxy::script(vec![
-        Step::expect([5, 2, 0, 2]),
-        Step::write([5, 0]),
-        Step::expect(socks_request(target.port())),
-        Step::write([5, 2, 0, 1, 0, 0, 0, 0, 0, 0]),
-    ]);
+    let fake = socks_replying(target.port(), &[5, 2, 0, 1, 0, 0, 0, 0, 0, 0]);
     let client = Client::new(&ev, &target, Some(Proxy::socks5("127.0.0.1", fake.port())));
-    let text = client.fails(
-        &ev,
-        &target.url(),
-        SocketError::ProxyConnectionRefused,
-        &[],
-        &[],
-    );
+    let text = client.fails_at_once(&ev, &target.url(), SocketError::ProxyConnectionRefused);
     assert_eq!(
         text,
         format!(
@@ -989,12 +961,7 @@ fn a_proxy_closing_mid_tunnel_is_proxy_connection_closed() {
         Step::ReadHttpHead,
         Step::write("HTTP/1.1 200 Connection estab"),
     ]);
-    let socks = FakeProxy::script(vec![
-        Step::expect([5, 2, 0, 2]),
-        Step::write([5, 0]),
-        Step::expect(socks_request(target.port())),
-        Step::write([5, 0, 0]),
-    ]);
+    let socks = socks_replying(target.port(), &[5, 0, 0]);
     for (proxy, label) in [
         (
             Proxy::http("127.0.0.1", http.port()),
@@ -1006,13 +973,7 @@ fn a_proxy_closing_mid_tunnel_is_proxy_connection_closed() {
         ),
     ] {
         let client = Client::new(&ev, &target, Some(proxy));
-        let text = client.fails(
-            &ev,
-            &target.url(),
-            SocketError::ProxyConnectionClosed,
-            &[],
-            &[],
-        );
+        let text = client.fails_at_once(&ev, &target.url(), SocketError::ProxyConnectionClosed);
         assert!(
             text.starts_with(&format!(
                 "{label}: closed the connection before the tunnel was open"
@@ -1040,13 +1001,7 @@ fn a_proxy_that_never_answers_times_out() {
             .ws
             .set_proxy_timeout(Some(Duration::from_millis(300)));
         let started = Instant::now();
-        let text = client.fails(
-            &ev,
-            &target.url(),
-            SocketError::ProxyConnectionTimeout,
-            &[],
-            &[],
-        );
+        let text = client.fails_at_once(&ev, &target.url(), SocketError::ProxyConnectionTimeout);
         let took = started.elapsed();
         assert!(
             took >= Duration::from_millis(300) && took < Duration::from_secs(3),
@@ -1071,12 +1026,7 @@ fn garbage_from_a_proxy_is_a_protocol_error_quoting_it() {
     let target = Target::ws(&ev);
     let http = FakeProxy::replies("SSH-2.0-OpenSSH_9.2p1\r\n");
     let socks_greeting = FakeProxy::replies("HTTP/1.1 400 Bad Request\r\n\r\n");
-    let socks_reply = FakeProxy::script(vec![
-        Step::expect([5, 2, 0, 2]),
-        Step::write([5, 0]),
-        Step::expect(socks_request(target.port())),
-        Step::write([4, 0, 0, 1, 0, 0, 0, 0, 0, 0]),
-    ]);
+    let socks_reply = socks_replying(target.port(), &[4, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
     let cases = [
         (
             Proxy::http("127.0.0.1", http.port()),
@@ -1104,7 +1054,7 @@ fn garbage_from_a_proxy_is_a_protocol_error_quoting_it() {
     ];
     for (proxy, expected) in cases {
         let client = Client::new(&ev, &target, Some(proxy));
-        let text = client.fails(&ev, &target.url(), SocketError::ProxyProtocol, &[], &[]);
+        let text = client.fails_at_once(&ev, &target.url(), SocketError::ProxyProtocol);
         assert_eq!(text, expected);
     }
     for fake in [http, socks_greeting, socks_reply] {
@@ -1154,6 +1104,14 @@ fn the_application_proxy_is_used_by_default_and_no_proxy_bypasses_it() {
 
 // ===== the examples, as processes ===============================================================
 
+/// Runs the proxy example through `plain` (ws:// and wss://) and through
+/// `auth` with credentials in its URL (wss://).
+fn run_proxy_example_through(plain: Real, auth: Real) {
+    run_proxy_example(&plain.url(None), false);
+    run_proxy_example(&plain.url(None), true);
+    run_proxy_example(&auth.url(Some((USER, PASSWORD))), true);
+}
+
 /// Runs `examples/proxy PROXY_URL [--tls]`; it must exit 0 saying `done`.
 fn run_proxy_example(proxy_url: &str, tls: bool) {
     let mut cmd = Command::new(example_binary("proxy"));
@@ -1174,20 +1132,12 @@ fn run_proxy_example(proxy_url: &str, tls: bool) {
 
 #[test]
 fn example_proxy_through_tinyproxy() {
-    let proxy = Real::tinyproxy();
-    run_proxy_example(&proxy.url(None), false);
-    run_proxy_example(&proxy.url(None), true);
-    let auth = Real::tinyproxy_with_auth();
-    run_proxy_example(&auth.url(Some((USER, PASSWORD))), true);
+    run_proxy_example_through(Real::tinyproxy(), Real::tinyproxy_with_auth());
 }
 
 #[test]
 fn example_proxy_through_microsocks() {
-    let proxy = Real::microsocks();
-    run_proxy_example(&proxy.url(None), false);
-    run_proxy_example(&proxy.url(None), true);
-    let auth = Real::microsocks_with_auth();
-    run_proxy_example(&auth.url(Some((USER, PASSWORD))), true);
+    run_proxy_example_through(Real::microsocks(), Real::microsocks_with_auth());
 }
 
 /// A ws:// echo server on a thread of its own (with its own loop), for the

@@ -10,9 +10,8 @@
 
 mod common;
 
-use common::certs;
+use common::{certs, spin, wss_server};
 use qwebsocket::event_loop::EventLoop;
-use qwebsocket::ssl::SslConfiguration;
 use qwebsocket::testing::{FakeReactor, SignalLog};
 use qwebsocket::{
     CloseCode, CorsAuthenticator, HandshakeOptions, Request, SocketError, SocketState, SslMode,
@@ -21,23 +20,12 @@ use qwebsocket::{
 use std::cell::{Cell, RefCell};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-/// Runs a real loop until `done()` or 5 s; true if `done()` held.
-fn spin(ev: &EventLoop, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        ev.process_events(Some((deadline - now).min(Duration::from_millis(10))))
-            .unwrap();
-    }
-    true
-}
+/// The longest a test waits on a real loop.
+const LIMIT: Duration = Duration::from_secs(5);
 
 /// A counter bumped by a slot.
 fn counter() -> (Rc<Cell<usize>>, impl Fn() + Clone) {
@@ -113,7 +101,7 @@ fn listening_and_closing_follow_qt() {
     assert!(server.is_listening());
     server.close();
     assert!(log.entries().is_empty(), "closed comes later");
-    assert!(spin(&ev, || !log.entries().is_empty()));
+    assert!(spin(&ev, LIMIT, || !log.entries().is_empty()));
     assert_eq!(log.take(), ["closed"]);
     assert!(!server.is_listening());
 
@@ -336,13 +324,7 @@ fn plain_server_side_request_url_is_ws() {
 fn secure_server_side_request_url_is_wss() {
     let leaf = certs::self_signed(&["localhost"]);
     let ev = EventLoop::new().unwrap();
-    let server = WebSocketServer::new(&ev, "", SslMode::SecureMode);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    server.set_ssl_configuration(config);
-    server.listen(LOCALHOST, 0).unwrap();
+    let server = wss_server(&ev, &leaf);
     // 127.0.0.1 against a certificate for "localhost": the client sees a
     // self-signed certificate and a host name mismatch, and ignores both.
     let url = format!("wss://127.0.0.1:{}/", server.server_port());
@@ -356,7 +338,7 @@ fn secure_server_side_request_url_is_wss() {
     });
     client.open(&url).unwrap();
     assert!(
-        spin(&ev, || server.has_pending_connections()
+        spin(&ev, LIMIT, || server.has_pending_connections()
             || client.state() == SocketState::Unconnected),
         "no upgrade within 5 s"
     );
@@ -405,7 +387,7 @@ fn handle_connection_upgrades_a_socket_accepted_elsewhere() {
     client.open(&format!("ws://127.0.0.1:{port}")).unwrap();
     let accepted = Rc::new(RefCell::new(None));
     let a = accepted.clone();
-    assert!(spin(&ev, || {
+    assert!(spin(&ev, LIMIT, || {
         if let Ok((s, _)) = listener.accept() {
             *a.borrow_mut() = Some(s);
         }
@@ -414,7 +396,8 @@ fn handle_connection_upgrades_a_socket_accepted_elsewhere() {
     let stream = accepted.borrow_mut().take().unwrap();
     stream.set_nonblocking(false).unwrap();
     server.handle_connection(stream).unwrap();
-    assert!(spin(&ev, || client.state() == SocketState::Connected
+    assert!(spin(&ev, LIMIT, || client.state()
+        == SocketState::Connected
         && connections.get() == 1));
     let socket = server.next_pending_connection().unwrap();
     let seen = Rc::new(RefCell::new(Vec::<String>::new()));
@@ -424,12 +407,12 @@ fn handle_connection_upgrades_a_socket_accepted_elsewhere() {
         .connect(move |_, t| s.borrow_mut().push(t.to_owned()));
 
     client.send_text_message("dummy");
-    assert!(spin(&ev, || !seen.borrow().is_empty()));
+    assert!(spin(&ev, LIMIT, || !seen.borrow().is_empty()));
     assert_eq!(*seen.borrow(), ["dummy"]);
 
     socket.send_text_message("hello");
     assert!(socket.bytes_to_write() > 5);
-    assert!(spin(&ev, || socket.bytes_to_write() == 0
+    assert!(spin(&ev, LIMIT, || socket.bytes_to_write() == 0
         && !got.borrow().is_empty()));
     assert_eq!(*got.borrow(), ["hello"]);
 }

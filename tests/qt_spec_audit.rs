@@ -26,25 +26,7 @@ use std::time::{Duration, Instant};
 /// the log (emptied) and the socket's error string after the failure, having
 /// checked the whole failed-handshake sequence (contract item 6, deviation 19).
 fn failed_handshake(response: impl FnOnce(&str) -> String) -> String {
-    let (reactor, ws, log) = client_socket();
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(response(&key).as_bytes());
-    reactor.run_until_idle();
-    assert_eq!(
-        take(&log),
-        [
-            "state:Connecting",
-            "error:ConnectionRefused",
-            "state:Unconnected",
-            "disconnected",
-            "read_channel_finished"
-        ]
-    );
-    assert!(peer.is_closed_by_library(), "TCP is closed");
-    ws.error_string()
+    fail_handshake(|_| {}, response).ws.error_string()
 }
 
 /// Lines of an HTTP head without the blank line.
@@ -55,19 +37,8 @@ fn lines(head: &str) -> Vec<String> {
         .collect()
 }
 
-/// Runs a real loop until `done()` or 5 s; true if `done()` held.
-fn spin(ev: &EventLoop, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !done() {
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        ev.process_events(Some((deadline - now).min(Duration::from_millis(10))))
-            .unwrap();
-    }
-    true
-}
+/// The longest a test waits on a real loop.
+const LIMIT: Duration = Duration::from_secs(5);
 
 // ===== 3.1 open() ===============================================================
 
@@ -228,13 +199,7 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
     let ev = EventLoop::new().unwrap();
     let ca = certs::Ca::new("Audit CA");
     let leaf = ca.leaf(&["127.0.0.1"]);
-    let server = WebSocketServer::new(&ev, "", SslMode::SecureMode);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    server.set_ssl_configuration(config);
-    server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let server = wss_server(&ev, &leaf);
     let port = server.server_port();
 
     let ws = WebSocket::new(&ev);
@@ -249,7 +214,7 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
     ws.connected()
         .connect(move |_| s.borrow_mut().push("connected".into()));
     ws.open(&format!("wss://127.0.0.1:{port}/")).unwrap();
-    assert!(spin(&ev, || ws.state() == SocketState::Connected));
+    assert!(spin(&ev, LIMIT, || ws.state() == SocketState::Connected));
     let request = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n\
          Connection: Upgrade\r\nSec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n\r\n",
@@ -264,7 +229,7 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
     );
     seen.borrow_mut().clear();
     assert_eq!(ws.send_text_message("hi"), 2);
-    assert!(spin(&ev, || !seen.borrow().is_empty()));
+    assert!(spin(&ev, LIMIT, || !seen.borrow().is_empty()));
     assert_eq!(*seen.borrow(), ["bytes_written:8"]);
 }
 
@@ -274,12 +239,9 @@ fn bytes_written_on_wss_counts_websocket_bytes_not_tls_records() {
 #[test]
 fn version_header_in_a_101_is_ignored() {
     let (reactor, ws, log) = client_socket();
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(switching_protocols(&key, &["Sec-WebSocket-Version: 8"]).as_bytes());
-    reactor.run_until_idle();
+    open_and_answer(&reactor, &ws, |key| {
+        switching_protocols(key, &["Sec-WebSocket-Version: 8"])
+    });
     assert_eq!(
         take(&log),
         ["state:Connecting", "state:Connected", "connected"]
@@ -344,24 +306,11 @@ fn a_401_with_an_unsupported_challenge_fails_with_one_error() {
     let a = asked.clone();
     ws.authentication_required()
         .connect(move |_, _| a.set(a.get() + 1));
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    accept_tcp(&reactor, &peer);
-    peer.write(
+    open_and_answer(&reactor, &ws, |_| {
         b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"x\", nonce=\"1\"\r\n\
-          Content-Length: 0\r\n\r\n",
-    );
-    reactor.run_until_idle();
-    assert_eq!(
-        take(&log),
-        [
-            "state:Connecting",
-            "error:ConnectionRefused",
-            "state:Unconnected",
-            "disconnected",
-            "read_channel_finished"
-        ]
-    );
+          Content-Length: 0\r\n\r\n"
+    });
+    assert_eq!(take(&log), HANDSHAKE_FAILED);
     assert_eq!(
         ws.error_string(),
         "Unsupported WWW-Authenticate challenge(s) encountered."
@@ -407,13 +356,7 @@ fn after_url_credentials_are_refused_the_slot_is_not_asked() {
     assert_eq!(asked.get(), 0);
     assert_eq!(
         take(&log),
-        [
-            "state:Connecting",
-            "error:ConnectionRefused",
-            "state:Unconnected",
-            "disconnected",
-            "read_channel_finished"
-        ],
+        HANDSHAKE_FAILED,
         "the state stays Connecting through the retry"
     );
     assert_eq!(ws.error_string(), "Host requires authentication");
@@ -455,13 +398,7 @@ fn close_right_after_open_drops_the_attempt_without_an_error() {
 fn tls_failure_reports_the_error_before_unconnected_and_no_about_to_close() {
     let ev = EventLoop::new().unwrap();
     let leaf = certs::self_signed(&["127.0.0.1"]);
-    let server = WebSocketServer::new(&ev, "", SslMode::SecureMode);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    server.set_ssl_configuration(config);
-    server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let server = wss_server(&ev, &leaf);
 
     let ws = WebSocket::new(&ev);
     let seen = Rc::new(RefCell::new(Vec::<String>::new()));
@@ -495,7 +432,7 @@ fn tls_failure_reports_the_error_before_unconnected_and_no_about_to_close() {
         .connect(move |_| s.borrow_mut().push("read_channel_finished".into()));
     ws.open(&format!("wss://127.0.0.1:{}/", server.server_port()))
         .unwrap();
-    assert!(spin(&ev, || ws.state() == SocketState::Unconnected));
+    assert!(spin(&ev, LIMIT, || ws.state() == SocketState::Unconnected));
     assert_eq!(
         *seen.borrow(),
         [
@@ -642,12 +579,7 @@ fn empty_messages_and_empty_fragments_are_delivered() {
 fn an_unsolicited_pong_reports_the_time_since_the_socket_was_made() {
     let (reactor, ws, log) = client_socket();
     reactor.advance(Duration::from_millis(101));
-    ws.open(URL).unwrap();
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key").unwrap().to_owned();
-    peer.write(switching_protocols(&key, &[]).as_bytes());
-    reactor.run_until_idle();
+    let peer = open_and_answer(&reactor, &ws, |key| switching_protocols(key, &[]));
     take(&log);
     peer.send_pong(b"unasked");
     reactor.run_until_idle();
@@ -913,7 +845,7 @@ fn handle_connection_starts_no_handshake_timer() {
         ev.process_events(Some(Duration::from_millis(10))).unwrap();
     }
     client.write_all(upgrade_request(&[]).as_bytes()).unwrap();
-    assert!(spin(&ev, || server.has_pending_connections()));
+    assert!(spin(&ev, LIMIT, || server.has_pending_connections()));
     client
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

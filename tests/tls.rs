@@ -8,6 +8,7 @@
 mod common;
 
 use common::certs::{self, Ca, Leaf};
+use common::spin;
 use qwebsocket::event_loop::EventLoop;
 use qwebsocket::ssl::{
     Certificate, PeerVerifyMode, SslConfiguration, SslError, SslErrorKind, SslProtocol,
@@ -26,22 +27,6 @@ use std::time::{Duration, Instant};
 const LIMIT: Duration = Duration::from_secs(5);
 
 // ----- running the loop ------------------------------------------------------
-
-/// Runs `ev` until `done()` holds or `limit` passed; true if `done()` held.
-fn spin(ev: &EventLoop, limit: Duration, done: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if done() {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            return false;
-        }
-        let wait = (deadline - now).min(Duration::from_millis(10));
-        ev.process_events(Some(wait)).unwrap();
-    }
-}
 
 /// Runs `ev` for `d`, so that the other end of a connection can react.
 fn settle(ev: &EventLoop, d: Duration) {
@@ -135,15 +120,6 @@ impl Server {
     }
 }
 
-/// A server configuration presenting `leaf` (its whole chain).
-fn presenting(leaf: &Leaf) -> SslConfiguration {
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    config
-}
-
 fn start_server(ev: &EventLoop, config: SslConfiguration) -> Server {
     let server = WebSocketServer::new(ev, "tls echo", SslMode::SecureMode);
     server.set_ssl_configuration(config);
@@ -180,7 +156,7 @@ fn start_server(ev: &EventLoop, config: SslConfiguration) -> Server {
 }
 
 fn secure_server(ev: &EventLoop, leaf: &Leaf) -> Server {
-    start_server(ev, presenting(leaf))
+    start_server(ev, leaf.server_config())
 }
 
 // ----- our client ------------------------------------------------------------
@@ -1049,7 +1025,10 @@ fn tls_versions() {
     let leaf = ca.leaf(&["localhost"]);
 
     // Client 1.2 only, server 1.3 only: no common version.
-    let only13 = start_server(&ev, with_protocol(presenting(&leaf), SslProtocol::TlsV1_3));
+    let only13 = start_server(
+        &ev,
+        with_protocol(leaf.server_config(), SslProtocol::TlsV1_3),
+    );
     let (c, events) = connect(
         &ev,
         &only13.url("localhost"),
@@ -1062,7 +1041,10 @@ fn tls_versions() {
     assert_eq!(c.ws.state(), SocketState::Unconnected);
 
     // And the other way round.
-    let only12 = start_server(&ev, with_protocol(presenting(&leaf), SslProtocol::TlsV1_2));
+    let only12 = start_server(
+        &ev,
+        with_protocol(leaf.server_config(), SslProtocol::TlsV1_2),
+    );
     let (_, events) = connect(
         &ev,
         &only12.url("localhost"),
@@ -1105,7 +1087,7 @@ fn tls_versions() {
 /// A server presenting `leaf` that asks clients for a certificate from
 /// `client_ca` in `mode`.
 fn mtls_server(ev: &EventLoop, leaf: &Leaf, client_ca: &Ca, mode: PeerVerifyMode) -> Server {
-    let mut config = presenting(leaf);
+    let mut config = leaf.server_config();
     config.set_use_default_roots(false);
     config
         .add_ca_certificates_pem(client_ca.pem.as_bytes())

@@ -3,6 +3,7 @@
 mod common;
 
 use common::certs::{self, Ca};
+use common::wss_server;
 use qwebsocket::event_loop::EventLoop;
 use qwebsocket::ssl::SslConfiguration;
 use qwebsocket::{CloseCode, SocketError, SslMode, WebSocket, WebSocketServer};
@@ -11,13 +12,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 fn server(ev: &EventLoop, leaf: &certs::Leaf) -> WebSocketServer {
-    let server = WebSocketServer::new(ev, "", SslMode::SecureMode);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    server.set_ssl_configuration(config);
-    server.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let server = wss_server(ev, leaf);
     server.new_connection().connect(|server| {
         while let Some(s) = server.next_pending_connection() {
             s.text_message_received().connect(|ws, t| {
@@ -96,10 +91,7 @@ fn a_server_refusing_our_protocol_version_is_reported_with_its_alert() {
     let ca = Ca::new("Alert CA");
     let leaf = ca.leaf(&["127.0.0.1"]);
     let srv = WebSocketServer::new(&ev, "", SslMode::SecureMode);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
+    let mut config = leaf.server_config();
     config.set_protocol(qwebsocket::ssl::SslProtocol::TlsV1_3);
     srv.set_ssl_configuration(config);
     srv.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
@@ -169,14 +161,7 @@ fn interrupted_handshake_fails_unless_the_slot_continues() {
 fn a_local_close_on_wss_reports_our_close_notify_last() {
     let ev = EventLoop::new().unwrap();
     let ca = Ca::new("Alert CA");
-    let srv = WebSocketServer::new(&ev, "", SslMode::SecureMode);
-    let leaf = ca.leaf(&["127.0.0.1"]);
-    let mut config = SslConfiguration::default();
-    config
-        .set_local_certificate_pem(leaf.chain_pem.as_bytes(), leaf.key_pem.as_bytes())
-        .unwrap();
-    srv.set_ssl_configuration(config);
-    srv.listen("127.0.0.1".parse().unwrap(), 0).unwrap();
+    let srv = wss_server(&ev, &ca.leaf(&["127.0.0.1"]));
     let keep = Rc::new(RefCell::new(Vec::new()));
     let k = keep.clone();
     srv.new_connection().connect(move |server| {

@@ -4,6 +4,7 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+use qwebsocket::ssl::SslConfiguration;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
     date_time_ymd,
@@ -27,6 +28,15 @@ pub struct Leaf {
 }
 
 impl Leaf {
+    /// A default configuration presenting this chain and key (a server's).
+    pub fn server_config(&self) -> SslConfiguration {
+        let mut config = SslConfiguration::default();
+        config
+            .set_local_certificate_pem(self.chain_pem.as_bytes(), self.key_pem.as_bytes())
+            .unwrap();
+        config
+    }
+
     /// The same leaf with `issuer_pem` (an intermediate, or a root) appended
     /// to the chain it presents.
     pub fn with_chain(mut self, issuer_pem: &str) -> Leaf {

@@ -104,6 +104,9 @@ pub struct Running {
     lines: Receiver<String>,
     /// Every stdout line read so far, for failure messages.
     seen: Vec<String>,
+    /// How many of `seen` were already returned (`next_line`, `expect_line`,
+    /// `rest`…); `wait` may collect lines that no one has asked for yet.
+    taken: usize,
     stderr: Arc<Mutex<String>>,
     readers: Vec<JoinHandle<()>>,
     limit: Duration,
@@ -148,6 +151,7 @@ impl Running {
             child,
             lines,
             seen: Vec::new(),
+            taken: 0,
             stderr,
             readers: vec![out_reader, err_reader],
             limit,
@@ -177,28 +181,93 @@ impl Running {
         &self.seen
     }
 
+    /// The next stdout line not yet returned, read within `deadline` if
+    /// `wait` did not already collect it.
+    fn take(&mut self, deadline: Instant) -> Result<String, RecvTimeoutError> {
+        if self.taken == self.seen.len() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = self.lines.recv_timeout(left)?;
+            self.seen.push(line);
+        }
+        self.taken += 1;
+        Ok(self.seen[self.taken - 1].clone())
+    }
+
+    /// Panics saying that no line with `what` came, and why.
+    fn no_line(&self, what: &str, why: RecvTimeoutError) -> ! {
+        panic!(
+            "{}: no line with {what} ({}); stdout so far: {:#?}\nstderr: {}",
+            self.name,
+            match why {
+                RecvTimeoutError::Timeout => "timed out",
+                RecvTimeoutError::Disconnected => "stdout ended",
+            },
+            self.seen,
+            self.stderr()
+        )
+    }
+
     /// Reads stdout lines until one satisfies `check` (described by `what`)
     /// and returns it; panics when stdout ends or `limit` passes first.
     pub fn expect_line(&mut self, what: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + self.limit;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if check(&line) {
-                        return line;
-                    }
-                }
-                Err(e) => panic!(
-                    "{}: no line with {what} ({}); stdout so far: {:#?}\nstderr: {}",
-                    self.name,
-                    match e {
-                        RecvTimeoutError::Timeout => "timed out",
-                        RecvTimeoutError::Disconnected => "stdout ended",
-                    },
-                    self.seen,
-                    self.stderr()
+            match self.take(deadline) {
+                Ok(line) if check(&line) => return line,
+                Ok(_) => {}
+                Err(e) => self.no_line(what, e),
+            }
+        }
+    }
+
+    /// The next stdout line; panics when stdout ends or `limit` passes first.
+    pub fn next_line(&mut self) -> String {
+        match self.take(Instant::now() + self.limit) {
+            Ok(line) => line,
+            Err(e) => self.no_line("anything", e),
+        }
+    }
+
+    /// The next stdout line, which must be `expected`.
+    pub fn expect(&mut self, expected: &str) {
+        let line = self.next_line();
+        assert_eq!(
+            line,
+            expected,
+            "{}: unexpected line; stdout so far: {:#?}\nstderr: {}",
+            self.name,
+            self.seen,
+            self.stderr()
+        );
+    }
+
+    /// The next stdout line, which must satisfy `check` (described by
+    /// `what`); unlike `expect_line`, no line is skipped.
+    pub fn expect_that(&mut self, what: &str, check: impl Fn(&str) -> bool) -> String {
+        let line = self.next_line();
+        assert!(
+            check(&line),
+            "{}: expected {what}, got {line:?}; stdout so far: {:#?}\nstderr: {}",
+            self.name,
+            self.seen,
+            self.stderr()
+        );
+        line
+    }
+
+    /// The stdout lines not yet returned, up to the end of stdout (the
+    /// process is expected to exit); panics if stdout is still open after
+    /// `limit`.
+    pub fn rest(&mut self) -> Vec<String> {
+        let deadline = Instant::now() + self.limit;
+        let mut rest = Vec::new();
+        loop {
+            match self.take(deadline) {
+                Ok(line) => rest.push(line),
+                Err(RecvTimeoutError::Disconnected) => return rest,
+                Err(RecvTimeoutError::Timeout) => panic!(
+                    "{}: stdout still open after {:?}; so far: {:#?}",
+                    self.name, self.limit, self.seen
                 ),
             }
         }

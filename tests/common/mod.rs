@@ -8,15 +8,86 @@ pub mod certs;
 pub mod examples;
 pub mod proxies;
 
+use qwebsocket::event_loop::EventLoop;
 use qwebsocket::protocol::mask::apply_mask;
 use qwebsocket::protocol::{FrameHeader, OpCode};
 use qwebsocket::testing::{FakeReactor, Peer, ReceivedFrame, SignalLog};
 use qwebsocket::{CloseCode, SocketState, SslMode, WebSocket, WebSocketServer};
+use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// Every signal a socket or server emitted, in order, as short strings
 /// (the library's own recorder, `qwebsocket::testing::SignalLog`).
 pub type Log = SignalLog;
+
+/// Runs a real event loop until `done()` holds or `limit` passed; true if
+/// `done()` held.
+pub fn spin(ev: &EventLoop, limit: Duration, done: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        ev.process_events(Some((deadline - now).min(Duration::from_millis(10))))
+            .unwrap();
+    }
+}
+
+/// A wss:// server on a real loop, listening on 127.0.0.1 (a free port) and
+/// presenting `leaf`.
+pub fn wss_server(ev: &EventLoop, leaf: &certs::Leaf) -> WebSocketServer {
+    let server = WebSocketServer::new(ev, "", SslMode::SecureMode);
+    server.set_ssl_configuration(leaf.server_config());
+    server
+        .listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+        .expect("listen on 127.0.0.1");
+    server
+}
+
+/// A fresh directory under the system's temporary directory, removed with
+/// everything in it when dropped.
+pub struct ScratchDir(PathBuf);
+
+impl ScratchDir {
+    /// `qws-WHAT-PID-N`, made now.
+    pub fn new(what: &str) -> ScratchDir {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        loop {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let dir = std::env::temp_dir().join(format!("qws-{what}-{}-{n}", std::process::id()));
+            match std::fs::create_dir(&dir) {
+                Ok(()) => return ScratchDir(dir),
+                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
+                Err(e) => panic!("cannot create {}: {e}", dir.display()),
+            }
+        }
+    }
+
+    /// The path of `name` in it.
+    pub fn join(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// Writes `text` to `name` in it; returns the file's path.
+    pub fn write(&self, name: &str, text: &str) -> String {
+        let path = self.join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        path.to_str().expect("a UTF-8 temporary path").to_owned()
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
 
 /// Lower-case hex without separators.
 pub fn hex(bytes: &[u8]) -> String {
@@ -211,22 +282,62 @@ pub fn switching_protocols(key: &str, extra: &[&str]) -> String {
     s
 }
 
+/// Opens `URL` on `ws`, completes the TCP connect, answers the upgrade
+/// request with `response(key)` and runs the loop until idle; returns the
+/// test's end of the connection.
+pub fn open_and_answer<R: AsRef<[u8]>>(
+    reactor: &FakeReactor,
+    ws: &WebSocket,
+    response: impl FnOnce(&str) -> R,
+) -> Peer {
+    ws.open(URL).expect("open accepted");
+    let peer = pending_tcp(reactor);
+    let request = accept_tcp(reactor, &peer);
+    let key = header(&request, "Sec-WebSocket-Key").expect("a key");
+    peer.write(response(key).as_ref());
+    reactor.run_until_idle();
+    peer
+}
+
 /// Opens `URL`, completes TCP and the handshake; the log is emptied.
 pub fn connected_client() -> Client {
     let (reactor, ws, log) = client_socket();
-    ws.open(URL).expect("open accepted");
-    let peer = pending_tcp(&reactor);
-    let request = accept_tcp(&reactor, &peer);
-    let key = header(&request, "Sec-WebSocket-Key")
-        .expect("a key")
-        .to_owned();
-    peer.write(switching_protocols(&key, &[]).as_bytes());
-    reactor.run_until_idle();
+    let peer = open_and_answer(&reactor, &ws, |key| switching_protocols(key, &[]));
     assert_eq!(ws.state(), SocketState::Connected);
     assert_eq!(
         take(&log),
         ["state:Connecting", "state:Connected", "connected"]
     );
+    Client {
+        reactor,
+        ws,
+        log,
+        peer,
+    }
+}
+
+/// A client's signals when its opening handshake fails (Qt's order).
+pub const HANDSHAKE_FAILED: [&str; 5] = [
+    "state:Connecting",
+    "error:ConnectionRefused",
+    "state:Unconnected",
+    "disconnected",
+    "read_channel_finished",
+];
+
+/// A client socket, set up by `configure`, opens `URL` and gets
+/// `response(key)`, which must fail the handshake: checks the signals
+/// (`HANDSHAKE_FAILED`, the log is emptied) and that the library closed
+/// the TCP connection.
+pub fn fail_handshake(
+    configure: impl FnOnce(&WebSocket),
+    response: impl FnOnce(&str) -> String,
+) -> Client {
+    let (reactor, ws, log) = client_socket();
+    configure(&ws);
+    let peer = open_and_answer(&reactor, &ws, response);
+    assert_eq!(take(&log), HANDSHAKE_FAILED);
+    assert!(peer.is_closed_by_library(), "the TCP connection is closed");
     Client {
         reactor,
         ws,

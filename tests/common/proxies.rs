@@ -46,13 +46,14 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code)]
 
+use super::ScratchDir;
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -101,37 +102,6 @@ fn free_port() -> u16 {
 /// running".
 pub fn free_port_not_listening() -> SocketAddr {
     SocketAddr::from((LOCALHOST, free_port()))
-}
-
-// ----- scratch directories --------------------------------------------------
-
-/// A fresh directory under the system's temporary directory, removed with
-/// everything in it when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(what: &str) -> ScratchDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        loop {
-            let n = NEXT.fetch_add(1, Ordering::Relaxed);
-            let dir = std::env::temp_dir().join(format!("qws-{what}-{}-{n}", std::process::id()));
-            match std::fs::create_dir(&dir) {
-                Ok(()) => return ScratchDir(dir),
-                Err(e) if e.kind() == ErrorKind::AlreadyExists => continue,
-                Err(e) => panic!("cannot create {}: {e}", dir.display()),
-            }
-        }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn read_lossy(path: &Path) -> String {
