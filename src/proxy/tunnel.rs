@@ -14,7 +14,7 @@ const MAX_REPLY_HEAD: usize = 16 * 1024;
 
 /// How far the tunnel got after some input.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Progress {
+pub enum Progress {
     /// Needs more input (and `out` may have grown).
     Pending,
     /// The tunnel is open; the bytes consumed so far were the proxy's, what
@@ -38,8 +38,21 @@ enum State {
 }
 
 /// One attempt at opening a tunnel through a proxy.
+///
+/// ```
+/// use qwebsocket::proxy::Proxy;
+/// use qwebsocket::proxy::tunnel::{Progress, Tunnel};
+/// let mut out = Vec::new();
+/// let mut t = Tunnel::new(&Proxy::socks5("127.0.0.1", 1080), "example.com", 80, &mut out).unwrap();
+/// assert_eq!(out, [5, 2, 0, 2]); // greeting: no auth or username/password
+/// out.clear();
+/// assert_eq!(t.feed(&[5, 0], &mut out), (2, Progress::Pending));
+/// assert_eq!(out[..5], [5, 1, 0, 3, 11]); // CONNECT to a domain name of 11 bytes
+/// let reply = [5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90];
+/// assert_eq!(t.feed(&reply, &mut out), (10, Progress::Open));
+/// ```
 #[derive(Debug)]
-pub(crate) struct Tunnel {
+pub struct Tunnel {
     state: State,
     /// `HTTP proxy 127.0.0.1:8888`, for messages.
     who: String,
@@ -53,7 +66,7 @@ pub(crate) struct Tunnel {
 impl Tunnel {
     /// Starts a tunnel through `proxy` (HTTP or SOCKS5) to `host:port`,
     /// appending the first bytes to send to `out`.
-    pub(crate) fn new(
+    pub fn new(
         proxy: &Proxy,
         host: &str,
         port: u16,
@@ -129,7 +142,7 @@ impl Tunnel {
 
     /// Takes the proxy's bytes at the start of `input`; returns how many were
     /// consumed and how far the tunnel got. Bytes to send are appended to `out`.
-    pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Progress) {
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Progress) {
         let mut used = 0;
         loop {
             let (n, progress) = match self.state {
