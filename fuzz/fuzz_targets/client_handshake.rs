@@ -25,8 +25,15 @@ fuzz_target!(|data: &[u8]| {
     req.subprotocols = vec!["chat".into(), "v2.json".into()];
     match parse_response(buf, &req, max) {
         Ok(None) => {
-            assert!(buf.len() <= max, "{} bytes over the limit {max} not refused", buf.len());
-            assert!(!buf.windows(4).any(|w| w == b"\r\n\r\n"), "a complete head was not parsed");
+            assert!(
+                buf.len() <= max,
+                "{} bytes over the limit {max} not refused",
+                buf.len()
+            );
+            assert!(
+                !buf.windows(4).any(|w| w == b"\r\n\r\n"),
+                "a complete head was not parsed"
+            );
         }
         Ok(Some(r)) => {
             assert_eq!(r.status, 101);

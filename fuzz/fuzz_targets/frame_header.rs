@@ -32,7 +32,11 @@ fuzz_target!(|data: &[u8]| {
             let m = h.encode(&mut again);
             assert_eq!(&again[..m], &buf[..n], "re-encoding differs");
             for k in 0..n {
-                assert_eq!(FrameHeader::parse(&buf[..k], allowed), Ok(None), "prefix {k}");
+                assert_eq!(
+                    FrameHeader::parse(&buf[..k], allowed),
+                    Ok(None),
+                    "prefix {k}"
+                );
             }
         }
         Err(e) => {

@@ -40,7 +40,13 @@ fuzz_target!(|data: &[u8]| {
                 (0, false) => 2,
                 _ => 0,
             };
-            wire.extend(encode_frame(f + 1 == fragments, 0, opcode, Some(key), payload));
+            wire.extend(encode_frame(
+                f + 1 == fragments,
+                0,
+                opcode,
+                Some(key),
+                payload,
+            ));
             bytes.extend_from_slice(payload);
             if input.u8() % 5 == 0 {
                 let p = input.bytes(8).to_vec();
@@ -71,7 +77,12 @@ fuzz_target!(|data: &[u8]| {
     for ev in events {
         assert!(!failed, "event after a failure");
         match ev {
-            Event::Frame { kind, frame, is_last, message } => {
+            Event::Frame {
+                kind,
+                frame,
+                is_last,
+                message,
+            } => {
                 let m = current.expect("a message beyond those sent");
                 assert_eq!(kind == MessageKind::Text, m.text);
                 if m.text {
@@ -83,7 +94,10 @@ fuzz_target!(|data: &[u8]| {
                     assert_eq!(whole, m.bytes);
                     assert_eq!(frames_text, m.bytes, "frames do not add up to the message");
                     if m.text {
-                        assert!(std::str::from_utf8(&whole).is_ok(), "invalid text delivered");
+                        assert!(
+                            std::str::from_utf8(&whole).is_ok(),
+                            "invalid text delivered"
+                        );
                     }
                     frames_text.clear();
                     current = expected.next();
@@ -95,7 +109,10 @@ fuzz_target!(|data: &[u8]| {
             Event::Failed(e) => {
                 let m = current.expect("failure after the last message");
                 assert!(m.text, "binary message failed: {e}");
-                assert!(std::str::from_utf8(&m.bytes).is_err(), "valid text refused: {e}");
+                assert!(
+                    std::str::from_utf8(&m.bytes).is_err(),
+                    "valid text refused: {e}"
+                );
                 assert_eq!(e.code, CloseCode::WrongDatatype);
                 assert_eq!(s.close_state(), CloseState::Failed);
                 assert_eq!(s.sent_close().map(|c| c.0), Some(CloseCode::WrongDatatype));
@@ -108,7 +125,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(current.is_none(), "a message was not delivered");
         for m in &messages {
             if m.text {
-                assert!(std::str::from_utf8(&m.bytes).is_ok(), "invalid text accepted");
+                assert!(
+                    std::str::from_utf8(&m.bytes).is_ok(),
+                    "invalid text accepted"
+                );
             }
         }
         let sent: Vec<Vec<u8>> = pings.iter().map(|(_, p)| p.clone()).collect();
@@ -118,7 +138,11 @@ fuzz_target!(|data: &[u8]| {
     // the 1007 close if it failed.
     let (frames, used) = decode_frames(s.pending_output(), false);
     assert_eq!(used, s.pending_output().len());
-    let pongs: Vec<&Vec<u8>> = frames.iter().filter(|f| f.opcode == 10).map(|f| &f.payload).collect();
+    let pongs: Vec<&Vec<u8>> = frames
+        .iter()
+        .filter(|f| f.opcode == 10)
+        .map(|f| &f.payload)
+        .collect();
     assert_eq!(pongs.len(), pings_seen.len());
     if failed {
         let last = frames.last().expect("a close frame");

@@ -26,7 +26,10 @@ fn outcome(p: &Progress) -> String {
 fn check_message(p: &Progress) {
     match p {
         Progress::AuthRequired { message, .. } | Progress::Failed(_, message) => {
-            assert!(message.contains("proxy"), "message without the proxy: {message}");
+            assert!(
+                message.contains("proxy"),
+                "message without the proxy: {message}"
+            );
         }
         _ => {}
     }
@@ -48,7 +51,9 @@ fuzz_target!(|data: &[u8]| {
         1 => "192.0.2.7",
         _ => "[2001:db8::1]",
     };
-    let splits: Vec<usize> = (0..input.u8() % 16).map(|_| usize::from(input.u8())).collect();
+    let splits: Vec<usize> = (0..input.u8() % 16)
+        .map(|_| usize::from(input.u8()))
+        .collect();
     let reply = input.rest();
 
     let mut out_one = Vec::new();
@@ -87,7 +92,11 @@ fuzz_target!(|data: &[u8]| {
         last = p;
     }
     check_message(&last);
-    assert_eq!(outcome(&last), outcome(&p_one), "outcome depends on the split");
+    assert_eq!(
+        outcome(&last),
+        outcome(&p_one),
+        "outcome depends on the split"
+    );
     if p_one == Progress::Open {
         assert_eq!(consumed, used_one, "open after different byte counts");
     }

@@ -21,7 +21,9 @@ fn base64_16(key: &str) -> bool {
     let k = key.as_bytes();
     k.len() == 24
         && k.ends_with(b"==")
-        && k[..22].iter().all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+        && k[..22]
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -30,14 +32,25 @@ fuzz_target!(|data: &[u8]| {
     let buf = input.rest();
     match parse_request(buf, max) {
         Ok(None) => {
-            assert!(buf.len() <= max, "{} bytes over the limit {max} not refused", buf.len());
-            assert!(!buf.windows(4).any(|w| w == b"\r\n\r\n"), "a complete head was not parsed");
+            assert!(
+                buf.len() <= max,
+                "{} bytes over the limit {max} not refused",
+                buf.len()
+            );
+            assert!(
+                !buf.windows(4).any(|w| w == b"\r\n\r\n"),
+                "a complete head was not parsed"
+            );
         }
         Ok(Some(r)) => {
             assert!(r.head_len <= buf.len() && r.head_len <= max);
             assert!(buf[..r.head_len].ends_with(b"\r\n\r\n"));
             assert!(base64_16(&r.key), "bad key accepted: {:?}", r.key);
-            assert!(r.target.starts_with('/') || r.target.contains("://"), "{:?}", r.target);
+            assert!(
+                r.target.starts_with('/') || r.target.contains("://"),
+                "{:?}",
+                r.target
+            );
             assert!(clean(&r.target) && clean(&r.host) && clean(&r.key));
             assert!(r.subprotocols.iter().all(|p| clean(p) && !p.is_empty()));
             assert!(r.origin.as_deref().is_none_or(clean));

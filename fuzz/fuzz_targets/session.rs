@@ -41,7 +41,11 @@ fn check_timer(s: &Session, ev: &SessionEvent) {
 
 fuzz_target!(|data: &[u8]| {
     let mut input = Input::new(data);
-    let role = if input.bool() { Role::Client } else { Role::Server };
+    let role = if input.bool() {
+        Role::Client
+    } else {
+        Role::Server
+    };
     let config = SessionConfig {
         max_frame_size: 512,
         max_message_size: 1024,
@@ -74,7 +78,11 @@ fuzz_target!(|data: &[u8]| {
                 let key = [input.u8() | 1, input.u8(), input.u8(), input.u8()];
                 let payload = input.bytes(600);
                 let mask = if wrong {
-                    if role == Role::Server { None } else { Some(key) }
+                    if role == Role::Server {
+                        None
+                    } else {
+                        Some(key)
+                    }
                 } else {
                     peer_mask(key)
                 };
@@ -90,7 +98,12 @@ fuzz_target!(|data: &[u8]| {
                 let mut open = was_open;
                 for ev in events {
                     match ev {
-                        Event::Frame { kind, frame, message, .. } => {
+                        Event::Frame {
+                            kind,
+                            frame,
+                            message,
+                            ..
+                        } => {
                             assert!(frame.len() as u64 <= config.max_frame_size);
                             if kind == MessageKind::Text {
                                 assert!(std::str::from_utf8(&frame).is_ok());
@@ -170,11 +183,18 @@ fuzz_target!(|data: &[u8]| {
     written.extend_from_slice(s.pending_output());
     let (frames, used) = decode_frames(&written, role == Role::Client);
     assert_eq!(used, written.len(), "a partial frame was queued");
-    let closes: Vec<usize> = (0..frames.len()).filter(|&i| frames[i].opcode == 8).collect();
+    let closes: Vec<usize> = (0..frames.len())
+        .filter(|&i| frames[i].opcode == 8)
+        .collect();
     assert!(closes.len() <= 1, "{} close frames written", closes.len());
     if let Some(&i) = closes.first() {
         assert_eq!(i + 1, frames.len(), "frames written after the close frame");
         let code = check_close_payload(&frames[i].payload);
-        assert_eq!(code, s.sent_close().map(|c| c.0.code()).filter(|_| code.is_some()));
+        assert_eq!(
+            code,
+            s.sent_close()
+                .map(|c| c.0.code())
+                .filter(|_| code.is_some())
+        );
     }
 });

@@ -39,7 +39,11 @@ fuzz_target!(|data: &[u8]| {
             peer.accept_handshake().expect("a valid request");
         }
         2 => {
-            let req = peer.read_handshake_request().ok().flatten().expect("a request");
+            let req = peer
+                .read_handshake_request()
+                .ok()
+                .flatten()
+                .expect("a request");
             let mut head = format!(
                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\
                  Connection: Upgrade\r\nSec-WebSocket-Accept: {}\r\n",
@@ -68,7 +72,13 @@ fuzz_target!(|data: &[u8]| {
                 let payload = input.bytes(700);
                 let mask = (b & 0x08 != 0 && b & 0x04 != 0).then_some([1, 2, 3, 4]);
                 let rsv = if b & 0xe0 == 0xe0 { 2 } else { 0 };
-                let frame = encode_frame(b & 0x10 == 0, rsv, OPCODES[usize::from(b % 8)], mask, payload);
+                let frame = encode_frame(
+                    b & 0x10 == 0,
+                    rsv,
+                    OPCODES[usize::from(b % 8)],
+                    mask,
+                    payload,
+                );
                 // Delivered in two writes so that reads split it anywhere.
                 let cut = usize::from(input.u8()).min(frame.len());
                 peer.write(&frame[..cut]);
@@ -91,12 +101,17 @@ fuzz_target!(|data: &[u8]| {
                 ws.ping(input.bytes(130));
             }
             8 => {
-                let code = CloseCode::from([1000, 1001, 1005, 3000, 1011][usize::from(input.u8() % 5)]);
+                let code =
+                    CloseCode::from([1000, 1001, 1005, 3000, 1011][usize::from(input.u8() % 5)]);
                 let _ = ws.close(code, &String::from_utf8_lossy(input.bytes(130)));
             }
             9 if !gone => {
                 gone = true;
-                if input.bool() { peer.shutdown() } else { peer.reset() }
+                if input.bool() {
+                    peer.shutdown()
+                } else {
+                    peer.reset()
+                }
             }
             10 => ws.abort(),
             _ => written.extend(peer.take_bytes()),
@@ -107,7 +122,12 @@ fuzz_target!(|data: &[u8]| {
         reactor.advance(Duration::from_secs(1));
         written.extend(peer.take_bytes());
     }
-    assert_eq!(ws.state(), SocketState::Unconnected, "still {:?} after close and 60 s", ws.state());
+    assert_eq!(
+        ws.state(),
+        SocketState::Unconnected,
+        "still {:?} after close and 60 s",
+        ws.state()
+    );
     let seen = seen.borrow();
     assert!(seen.disconnected <= 1);
     if seen.connected > 0 {

@@ -33,7 +33,9 @@ fuzz_target!(|data: &[u8]| {
     server.set_max_allowed_incoming_frame_size(512);
     server.set_max_allowed_incoming_message_size(1024);
     server.set_supported_subprotocols(&["chat"]);
-    server.listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0).expect("listen");
+    server
+        .listen(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)
+        .expect("listen");
     let addr = SocketAddr::new(server.server_address().unwrap(), server.server_port());
     let accepted: Rc<RefCell<Vec<(WebSocket, Rc<RefCell<Seen>>)>>> = Rc::default();
     let a = accepted.clone();
@@ -67,7 +69,11 @@ fuzz_target!(|data: &[u8]| {
     };
     reactor.run_until_idle();
     if valid {
-        assert_eq!(accepted.borrow().len(), 1, "a valid upgrade was not accepted");
+        assert_eq!(
+            accepted.borrow().len(),
+            1,
+            "a valid upgrade was not accepted"
+        );
     }
     assert!(accepted.borrow().len() <= 1);
     let ws = || accepted.borrow().first().map(|(ws, _)| ws.clone());
@@ -84,7 +90,13 @@ fuzz_target!(|data: &[u8]| {
                 let unmasked = b & 0x08 != 0 && b & 0x04 != 0;
                 let mask = (!unmasked).then_some([0x37, 0xfa, 0x21, b | 1]);
                 let rsv = if b & 0xe0 == 0xe0 { 4 } else { 0 };
-                let frame = encode_frame(b & 0x10 == 0, rsv, OPCODES[usize::from(b % 8)], mask, payload);
+                let frame = encode_frame(
+                    b & 0x10 == 0,
+                    rsv,
+                    OPCODES[usize::from(b % 8)],
+                    mask,
+                    payload,
+                );
                 let cut = usize::from(input.u8()).min(frame.len());
                 peer.write(&frame[..cut]);
                 reactor.run_until_idle();
@@ -112,7 +124,8 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             8 => {
-                let code = CloseCode::from([1000, 1001, 1005, 3000, 1011][usize::from(input.u8() % 5)]);
+                let code =
+                    CloseCode::from([1000, 1001, 1005, 3000, 1011][usize::from(input.u8() % 5)]);
                 let reason = String::from_utf8_lossy(input.bytes(130)).into_owned();
                 if let Some(ws) = ws() {
                     let _ = ws.close(code, &reason);
@@ -120,7 +133,11 @@ fuzz_target!(|data: &[u8]| {
             }
             9 if !gone => {
                 gone = true;
-                if input.bool() { peer.shutdown() } else { peer.reset() }
+                if input.bool() {
+                    peer.shutdown()
+                } else {
+                    peer.reset()
+                }
             }
             10 => {
                 if let Some(ws) = ws() {
@@ -139,8 +156,17 @@ fuzz_target!(|data: &[u8]| {
     }
     assert!(!server.has_pending_connections());
     if let Some((ws, seen)) = accepted.borrow().first() {
-        assert_eq!(ws.state(), SocketState::Unconnected, "still {:?} after close and 60 s", ws.state());
-        assert_eq!(seen.borrow().disconnected, 1, "connected but never disconnected");
+        assert_eq!(
+            ws.state(),
+            SocketState::Unconnected,
+            "still {:?} after close and 60 s",
+            ws.state()
+        );
+        assert_eq!(
+            seen.borrow().disconnected,
+            1,
+            "connected but never disconnected"
+        );
         let end = written
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
@@ -149,6 +175,10 @@ fuzz_target!(|data: &[u8]| {
         check_written(&written[end + 4..], false);
     } else if !written.is_empty() {
         // A refusal: one HTTP error head, nothing else of WebSocket.
-        assert!(written.starts_with(b"HTTP/1.1 4"), "{:?}", String::from_utf8_lossy(&written));
+        assert!(
+            written.starts_with(b"HTTP/1.1 4"),
+            "{:?}",
+            String::from_utf8_lossy(&written)
+        );
     }
 });

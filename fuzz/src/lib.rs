@@ -61,7 +61,13 @@ impl<'a> Input<'a> {
 }
 
 /// Encodes one frame in the minimal length form, masking with `mask`.
-pub fn encode_frame(fin: bool, rsv: u8, opcode: u8, mask: Option<[u8; 4]>, payload: &[u8]) -> Vec<u8> {
+pub fn encode_frame(
+    fin: bool,
+    rsv: u8,
+    opcode: u8,
+    mask: Option<[u8; 4]>,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut out = vec![(u8::from(fin) << 7) | ((rsv & 7) << 4) | (opcode & 0x0f)];
     let bit = if mask.is_some() { 0x80 } else { 0 };
     let len = payload.len();
@@ -218,7 +224,10 @@ pub enum Event {
 fn data_bytes(s: &mut Session, d: &Data, input: &[u8], used: usize) -> Vec<u8> {
     match d {
         Data::Input(r) => {
-            assert!(r.start <= r.end && r.end <= used, "range {r:?} beyond {used}");
+            assert!(
+                r.start <= r.end && r.end <= used,
+                "range {r:?} beyond {used}"
+            );
             input[r.clone()].to_vec()
         }
         Data::Scratch => s.frame_scratch().to_vec(),
@@ -314,7 +323,11 @@ pub fn watch(ws: &WebSocket, max_message: usize) -> Rc<RefCell<Seen>> {
     });
     let s = seen.clone();
     ws.binary_message_received().connect(move |_, b| {
-        assert!(b.len() <= max_message, "binary message of {} bytes", b.len());
+        assert!(
+            b.len() <= max_message,
+            "binary message of {} bytes",
+            b.len()
+        );
         s.borrow_mut().binaries += 1;
     });
     seen
