@@ -206,16 +206,13 @@ fn test(paths: &Paths) -> Result<(), String> {
     );
     let mut steps: Vec<Step<'_>> = vec![
         (
-            "cargo fmt --all --check, and of bench/ (not a workspace member)".into(),
+            "cargo fmt --all --check, and of bench/ and fuzz/ (not workspace members)".into(),
             Box::new(|| {
                 run_cargo(&["fmt", "--all", "--check"])?;
-                run_cargo(&[
-                    "fmt",
-                    "--manifest-path",
-                    "bench/Cargo.toml",
-                    "--all",
-                    "--check",
-                ])
+                for manifest in ["bench/Cargo.toml", "fuzz/Cargo.toml"] {
+                    run_cargo(&["fmt", "--manifest-path", manifest, "--all", "--check"])?;
+                }
+                Ok(())
             }),
         ),
         (
