@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
     let mut pings = Vec::new();
     let count = input.u8() % 8;
     for _ in 0..count {
-        let text = input.u8() % 4 != 0;
+        let text = !input.u8().is_multiple_of(4);
         let fragments = 1 + input.u8() % 4;
         let mut bytes = Vec::new();
         for f in 0..fragments {
@@ -48,7 +48,7 @@ fuzz_target!(|data: &[u8]| {
                 payload,
             ));
             bytes.extend_from_slice(payload);
-            if input.u8() % 5 == 0 {
+            if input.u8().is_multiple_of(5) {
                 let p = input.bytes(8).to_vec();
                 wire.extend(encode_frame(true, 0, 9, Some(key), &p));
                 pings.push((messages.len(), p));

@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
                 let opcode = OPCODES[usize::from(b % 8)];
                 let fin = b & 0x10 == 0;
                 let rsv = if b & 0xe0 == 0xe0 { 1 } else { 0 };
-                let wrong = b & 0x08 != 0 && input.u8() % 8 == 0;
+                let wrong = b & 0x08 != 0 && input.u8().is_multiple_of(8);
                 let key = [input.u8() | 1, input.u8(), input.u8(), input.u8()];
                 let payload = input.bytes(600);
                 let mask = if wrong {
