@@ -216,13 +216,23 @@ fn test(paths: &Paths) -> Result<(), String> {
             }),
         ),
         (
-            "cargo clippy --workspace --all-targets --all-features -- -D warnings".into(),
+            "cargo clippy --workspace --all-targets --all-features -- -D warnings, and of fuzz/"
+                .into(),
             Box::new(|| {
                 run_cargo(&[
                     "clippy",
                     "--workspace",
                     "--all-targets",
                     "--all-features",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])?;
+                run_cargo(&[
+                    "clippy",
+                    "--manifest-path",
+                    "fuzz/Cargo.toml",
+                    "--all-targets",
                     "--",
                     "-D",
                     "warnings",
