@@ -182,11 +182,13 @@ impl Tunnel {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut reply = httparse::Response::new(&mut headers);
         let head_len = match reply.parse(input) {
-            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Complete(n)) if n <= MAX_REPLY_HEAD => n,
             Ok(httparse::Status::Partial) if input.len() <= MAX_REPLY_HEAD => {
                 return (0, None);
             }
-            Ok(httparse::Status::Partial) => {
+            // Too large whether the head is complete or not, so that the
+            // outcome does not depend on how the reply was split into reads.
+            Ok(httparse::Status::Complete(_) | httparse::Status::Partial) => {
                 return (
                     0,
                     self.fail(
@@ -684,6 +686,44 @@ mod tests {
             Progress::Failed(SocketError::ProxyProtocol, m) => assert!(m.contains("larger"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn http_reply_head_over_the_limit_is_refused_however_it_is_split() {
+        // A complete head of 16 KiB + 24 bytes: refused in one read as in
+        // pieces (it used to be accepted when it came in one read).
+        let mut reply = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        reply.resize(MAX_REPLY_HEAD + 20, b'a');
+        reply.extend_from_slice(b"\r\n\r\n");
+        for piece in [reply.len(), 4096, 1000] {
+            let (mut t, _) = start(&Proxy::http("p", 1), "h", 80);
+            let mut pending = Vec::new();
+            let mut last = Progress::Pending;
+            for chunk in reply.chunks(piece) {
+                pending.extend_from_slice(chunk);
+                let (n, p) = t.feed(&pending, &mut Vec::new());
+                pending.drain(..n);
+                last = p;
+                if last != Progress::Pending {
+                    break;
+                }
+            }
+            match last {
+                Progress::Failed(SocketError::ProxyProtocol, m) => {
+                    assert!(m.contains("larger"), "{m}")
+                }
+                other => panic!("pieces of {piece}: {other:?}"),
+            }
+        }
+        // A head exactly at the limit is still fine.
+        let mut reply = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        reply.resize(MAX_REPLY_HEAD - 4, b'a');
+        reply.extend_from_slice(b"\r\n\r\n");
+        let (mut t, _) = start(&Proxy::http("p", 1), "h", 80);
+        assert_eq!(
+            t.feed(&reply, &mut Vec::new()),
+            (MAX_REPLY_HEAD, Progress::Open)
+        );
     }
 
     #[test]
