@@ -51,8 +51,8 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-/// The sans-I/O proxy tunnel (HTTP `CONNECT`, SOCKS5). Public only so that
-/// the fuzz targets (`fuzz/`) can reach it: not part of the supported API.
+// Public only so that the fuzz targets (`fuzz/`) can reach it: not part of
+// the supported API.
 #[doc(hidden)]
 pub mod tunnel;
 

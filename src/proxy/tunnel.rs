@@ -4,6 +4,9 @@
 //! [`Tunnel::new`] gives the first bytes to send; [`Tunnel::feed`] takes what
 //! the proxy sent, appends what to send next, and says how far it got. The
 //! socket layer moves the bytes and applies the timeout.
+//!
+//! Public (and hidden from the docs) only for the fuzz targets in `fuzz/`:
+//! not part of the supported API.
 
 use super::{Proxy, ProxyType, host_port};
 use crate::SocketError;
