@@ -51,7 +51,10 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-pub(crate) mod tunnel;
+// Public only so that the fuzz targets (`fuzz/`) can reach it: not part of
+// the supported API.
+#[doc(hidden)]
+pub mod tunnel;
 
 /// The kind of a [`Proxy`] (Qt's `QNetworkProxy::ProxyType`, the types that
 /// apply to a TCP connection).

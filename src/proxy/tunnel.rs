@@ -4,6 +4,9 @@
 //! [`Tunnel::new`] gives the first bytes to send; [`Tunnel::feed`] takes what
 //! the proxy sent, appends what to send next, and says how far it got. The
 //! socket layer moves the bytes and applies the timeout.
+//!
+//! Public (and hidden from the docs) only for the fuzz targets in `fuzz/`:
+//! not part of the supported API.
 
 use super::{Proxy, ProxyType, host_port};
 use crate::SocketError;
@@ -14,7 +17,7 @@ const MAX_REPLY_HEAD: usize = 16 * 1024;
 
 /// How far the tunnel got after some input.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Progress {
+pub enum Progress {
     /// Needs more input (and `out` may have grown).
     Pending,
     /// The tunnel is open; the bytes consumed so far were the proxy's, what
@@ -38,8 +41,21 @@ enum State {
 }
 
 /// One attempt at opening a tunnel through a proxy.
+///
+/// ```
+/// use qwebsocket::proxy::Proxy;
+/// use qwebsocket::proxy::tunnel::{Progress, Tunnel};
+/// let mut out = Vec::new();
+/// let mut t = Tunnel::new(&Proxy::socks5("127.0.0.1", 1080), "example.com", 80, &mut out).unwrap();
+/// assert_eq!(out, [5, 2, 0, 2]); // greeting: no auth or username/password
+/// out.clear();
+/// assert_eq!(t.feed(&[5, 0], &mut out), (2, Progress::Pending));
+/// assert_eq!(out[..5], [5, 1, 0, 3, 11]); // CONNECT to a domain name of 11 bytes
+/// let reply = [5, 0, 0, 1, 127, 0, 0, 1, 0x1f, 0x90];
+/// assert_eq!(t.feed(&reply, &mut out), (10, Progress::Open));
+/// ```
 #[derive(Debug)]
-pub(crate) struct Tunnel {
+pub struct Tunnel {
     state: State,
     /// `HTTP proxy 127.0.0.1:8888`, for messages.
     who: String,
@@ -53,7 +69,7 @@ pub(crate) struct Tunnel {
 impl Tunnel {
     /// Starts a tunnel through `proxy` (HTTP or SOCKS5) to `host:port`,
     /// appending the first bytes to send to `out`.
-    pub(crate) fn new(
+    pub fn new(
         proxy: &Proxy,
         host: &str,
         port: u16,
@@ -129,7 +145,7 @@ impl Tunnel {
 
     /// Takes the proxy's bytes at the start of `input`; returns how many were
     /// consumed and how far the tunnel got. Bytes to send are appended to `out`.
-    pub(crate) fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Progress) {
+    pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> (usize, Progress) {
         let mut used = 0;
         loop {
             let (n, progress) = match self.state {
@@ -169,11 +185,13 @@ impl Tunnel {
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut reply = httparse::Response::new(&mut headers);
         let head_len = match reply.parse(input) {
-            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Complete(n)) if n <= MAX_REPLY_HEAD => n,
             Ok(httparse::Status::Partial) if input.len() <= MAX_REPLY_HEAD => {
                 return (0, None);
             }
-            Ok(httparse::Status::Partial) => {
+            // Too large whether the head is complete or not, so that the
+            // outcome does not depend on how the reply was split into reads.
+            Ok(httparse::Status::Complete(_) | httparse::Status::Partial) => {
                 return (
                     0,
                     self.fail(
@@ -671,6 +689,44 @@ mod tests {
             Progress::Failed(SocketError::ProxyProtocol, m) => assert!(m.contains("larger"), "{m}"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn http_reply_head_over_the_limit_is_refused_however_it_is_split() {
+        // A complete head of 16 KiB + 24 bytes: refused in one read as in
+        // pieces (it used to be accepted when it came in one read).
+        let mut reply = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        reply.resize(MAX_REPLY_HEAD + 20, b'a');
+        reply.extend_from_slice(b"\r\n\r\n");
+        for piece in [reply.len(), 4096, 1000] {
+            let (mut t, _) = start(&Proxy::http("p", 1), "h", 80);
+            let mut pending = Vec::new();
+            let mut last = Progress::Pending;
+            for chunk in reply.chunks(piece) {
+                pending.extend_from_slice(chunk);
+                let (n, p) = t.feed(&pending, &mut Vec::new());
+                pending.drain(..n);
+                last = p;
+                if last != Progress::Pending {
+                    break;
+                }
+            }
+            match last {
+                Progress::Failed(SocketError::ProxyProtocol, m) => {
+                    assert!(m.contains("larger"), "{m}")
+                }
+                other => panic!("pieces of {piece}: {other:?}"),
+            }
+        }
+        // A head exactly at the limit is still fine.
+        let mut reply = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        reply.resize(MAX_REPLY_HEAD - 4, b'a');
+        reply.extend_from_slice(b"\r\n\r\n");
+        let (mut t, _) = start(&Proxy::http("p", 1), "h", 80);
+        assert_eq!(
+            t.feed(&reply, &mut Vec::new()),
+            (MAX_REPLY_HEAD, Progress::Open)
+        );
     }
 
     #[test]

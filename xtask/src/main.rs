@@ -6,6 +6,7 @@
 mod autobahn;
 mod bench;
 mod examples;
+mod fuzz;
 mod json;
 mod proc;
 mod tools;
@@ -29,10 +30,21 @@ commands:
                         cargo test, doc (all features), release examples (with the
                         calloop feature), running the demo examples (echo, poll_loop fed
                         three lines on stdin, calloop, reconnect, worker_thread,
-                        multi_loop_server: each must exit 0 within 60 s), Python venv,
+                        multi_loop_server: each must exit 0 within 60 s), fuzz smoke
+                        (every fuzz target for 15 s, two at a time), Python venv,
                         Autobahn server side, client side, both again over wss://
                         (through stunnel), interop (pytest: Python websockets and ssl,
                         openssl s_client / s_server)
+  fuzz [--minutes N | --seconds N] [--jobs N] [--nice] [TARGET...]
+                        run the cargo-fuzz targets of fuzz/ (all by default: frame_header,
+                        message_utf8, client_handshake, server_handshake, proxy_reply,
+                        session, websocket_client, websocket_server) for N minutes (default
+                        1) or seconds each, --jobs of them at once (default 1), --nice at
+                        nice 19; installs cargo-fuzz when missing (cargo install --locked),
+                        builds with RUSTC_BOOTSTRAP=1, starts from fuzz/corpus/TARGET and
+                        grows target/fuzz/corpus/TARGET; prints executions, exec/s, cov
+                        and ft per target (also target/fuzz/summary.md) and fails on any
+                        crash, naming the reproducer under target/fuzz/artifacts/
   examples              build the release examples and run the demo examples only
   autobahn [SIDE...] [--update [--no-run | --runs N]] [-p N]
                         run the Autobahn suite with kosoku and compare with
@@ -74,6 +86,9 @@ environment:
   QWS_EXAMPLES_DIR           where the built examples are (default target/release/examples)
   QWS_INTEROP_PEER           command line to test instead of the interop_peer example
 ";
+
+/// How long `cargo xtask test` runs each fuzz target.
+const FUZZ_SMOKE: Duration = Duration::from_secs(15);
 
 const DEFAULT_INTEROP_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
@@ -192,26 +207,33 @@ fn test(paths: &Paths) -> Result<(), String> {
     );
     let mut steps: Vec<Step<'_>> = vec![
         (
-            "cargo fmt --all --check, and of bench/ (not a workspace member)".into(),
+            "cargo fmt --all --check, and of bench/ and fuzz/ (not workspace members)".into(),
             Box::new(|| {
                 run_cargo(&["fmt", "--all", "--check"])?;
-                run_cargo(&[
-                    "fmt",
-                    "--manifest-path",
-                    "bench/Cargo.toml",
-                    "--all",
-                    "--check",
-                ])
+                for manifest in ["bench/Cargo.toml", "fuzz/Cargo.toml"] {
+                    run_cargo(&["fmt", "--manifest-path", manifest, "--all", "--check"])?;
+                }
+                Ok(())
             }),
         ),
         (
-            "cargo clippy --workspace --all-targets --all-features -- -D warnings".into(),
+            "cargo clippy --workspace --all-targets --all-features -- -D warnings, and of fuzz/"
+                .into(),
             Box::new(|| {
                 run_cargo(&[
                     "clippy",
                     "--workspace",
                     "--all-targets",
                     "--all-features",
+                    "--",
+                    "-D",
+                    "warnings",
+                ])?;
+                run_cargo(&[
+                    "clippy",
+                    "--manifest-path",
+                    "fuzz/Cargo.toml",
+                    "--all-targets",
                     "--",
                     "-D",
                     "warnings",
@@ -242,6 +264,23 @@ fn test(paths: &Paths) -> Result<(), String> {
         ),
         (build_title, Box::new(build_examples)),
         (run_title, Box::new(|| examples::run_all(paths))),
+        (
+            format!(
+                "fuzz smoke: every cargo-fuzz target for {}s, two at a time",
+                FUZZ_SMOKE.as_secs()
+            ),
+            Box::new(|| {
+                fuzz::run(
+                    paths,
+                    &fuzz::Options {
+                        per_target: FUZZ_SMOKE,
+                        jobs: 2,
+                        nice: false,
+                        targets: fuzz::TARGETS.iter().map(|(t, _)| *t).collect(),
+                    },
+                )
+            }),
+        ),
         (
             "Python venv (target/venv, tests/requirements.txt)".into(),
             Box::new(|| {
@@ -397,6 +436,7 @@ fn main() -> ExitCode {
         "test" if rest.is_empty() => test(&paths),
         "autobahn" => autobahn_command(&paths, rest),
         "bench" => bench::command(&paths, rest),
+        "fuzz" => fuzz::command(&paths, rest),
         "interop" => build_examples()
             .and_then(|()| tools::ensure(&[&tools::OPENSSL]))
             .and_then(|_| venv::ensure(&paths))
