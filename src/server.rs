@@ -1371,6 +1371,18 @@ impl ServerShared {
             );
             return Err(error_response(500, &[]));
         }
+        if let Some(b) = name
+            .bytes()
+            .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            self.set_error(
+                CloseCode::AbnormalDisconnection,
+                format!(
+                    "The server name contains the control character 0x{b:02X}. Possible attack detected."
+                ),
+            );
+            return Err(error_response(500, &[]));
+        }
         Ok((subprotocol, name))
     }
 

@@ -1026,6 +1026,13 @@ impl Shared {
         }
     }
 
+    /// The output waiting to be written has reached the send queue limit.
+    fn output_full(st: &Inner) -> bool {
+        st.send_queue_limit.is_some_and(|limit| {
+            st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued()) >= limit
+        })
+    }
+
     pub(crate) fn queued_bytes(&self) -> usize {
         let st = self.st.borrow();
         st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued())
@@ -1036,10 +1043,18 @@ impl Shared {
         let (result, emits) = {
             let mut st = self.st.borrow_mut();
             st.flush_posted = false;
+            let was_full = Self::output_full(&st);
             let r = Self::write_out(&mut st);
             if r.is_ok() {
                 if let Some(pool) = self.ev.upgrade() {
                     self.release_output_buffers(&mut st, &pool);
+                }
+                if was_full && !Self::output_full(&st) {
+                    // Reading stopped at the limit (back-pressure): go on.
+                    if let Some(ev) = self.event_loop() {
+                        let weak: Weak<dyn IoHandler> = self.weak();
+                        ev.resume_reading(weak);
+                    }
                 }
             }
             let mut emits = Vec::new();
@@ -1278,6 +1293,12 @@ impl Shared {
             let (n, eof, err, full, budget) = {
                 let mut st = self.st.borrow_mut();
                 if st.phase == Phase::Pending || (st.reading_paused && st.phase == Phase::Open) {
+                    break;
+                }
+                // Back-pressure: while the peer leaves our output (automatic
+                // pongs included) at the send queue limit, it is not read
+                // from either; writing below the limit reads again.
+                if st.phase == Phase::Open && Self::output_full(&st) {
                     break;
                 }
                 let budget = match st.read_buffer_size {
