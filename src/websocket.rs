@@ -2005,6 +2005,45 @@ impl WebSocket {
         self.update_config(|c| c.incomplete_timeout = timeout);
     }
 
+    /// The largest handshake response head accepted from the server, in
+    /// bytes (beyond Qt); a longer one fails the connection
+    /// (`ConnectionRefused`) before it is all buffered. Default
+    /// [`MAX_HEADER_BLOCK`](crate::protocol::handshake::MAX_HEADER_BLOCK)
+    /// (Qt's 800 KiB).
+    ///
+    /// ```
+    /// use qwebsocket::protocol::handshake::MAX_HEADER_BLOCK;
+    /// use qwebsocket::{testing::FakeReactor, SocketError, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.max_handshake_size(), MAX_HEADER_BLOCK);
+    /// ws.set_max_handshake_size(1024);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let peer = reactor.next_connection().unwrap();
+    /// peer.accept();
+    /// reactor.run_until_idle();
+    /// peer.write(format!("HTTP/1.1 101 OK\r\nX: {}\r\n", "y".repeat(2000)).as_bytes());
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.error(), SocketError::ConnectionRefused);
+    /// ```
+    pub fn set_max_handshake_size(&self, size: usize) {
+        self.update_config(|c| c.max_handshake_size = size);
+    }
+
+    /// The largest handshake response head accepted (see
+    /// [`set_max_handshake_size`](Self::set_max_handshake_size)).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.max_handshake_size(), 819_204);
+    /// ```
+    pub fn max_handshake_size(&self) -> usize {
+        self.shared.st.borrow().config.max_handshake_size
+    }
+
     /// How long one incoming frame may take from its first byte to its last
     /// (beyond Qt; default `None`: no limit). The incomplete-frame timeout
     /// restarts with every byte, so a peer that trickles a byte a second

@@ -61,6 +61,12 @@ pub struct SessionConfig {
     /// large frame on a slow link can take long; set it from the frame size
     /// limit and the slowest rate you accept.
     pub frame_timeout: Option<Duration>,
+    /// Largest opening-handshake head accepted, in bytes (read by the socket
+    /// before the session starts; the session itself never looks at it). A
+    /// longer head fails the handshake. Default
+    /// [`MAX_HEADER_BLOCK`](crate::protocol::handshake::MAX_HEADER_BLOCK)
+    /// (Qt's 800 KiB).
+    pub max_handshake_size: usize,
     /// How long to wait for the peer's close frame after sending ours, and for
     /// the peer to end the TCP connection after the closing handshake. Default 3 s (Qt 6.12).
     pub close_timeout: Duration,
@@ -79,6 +85,7 @@ impl Default for SessionConfig {
             max_message_size: 64 << 20,
             incomplete_timeout: Some(Duration::from_secs(5)),
             frame_timeout: None,
+            max_handshake_size: crate::protocol::handshake::MAX_HEADER_BLOCK,
             close_timeout: Duration::from_secs(3),
             keepalive_interval: None,
             keepalive_timeout: Duration::from_secs(20),

@@ -13,7 +13,6 @@
 
 use crate::SocketError;
 use crate::event_loop::{self, EventLoop, IoHandler, LoopInner, TimerId};
-use crate::protocol::handshake::MAX_HEADER_BLOCK;
 use crate::protocol::handshake::client::{ClientRequest, generate_key, parse_response};
 pub(crate) use crate::protocol::handshake::server::parse_request as parse_server_head;
 use crate::protocol::handshake::server::{
@@ -866,7 +865,7 @@ impl Shared {
             }
             // Before the upgrade, never hold more than the largest head allowed
             // (plus one byte, so that the parser can tell it is too large).
-            if st.session.is_none() && st.rend - st.rpos > MAX_HEADER_BLOCK {
+            if st.session.is_none() && st.rend - st.rpos > st.config.max_handshake_size {
                 return (total, false, None, false);
             }
             if st.rend == st.rbuf.len() {
@@ -1528,7 +1527,11 @@ impl Shared {
             let Some(req) = st.request.as_ref() else {
                 return false;
             };
-            parse_response(&st.rbuf[st.rpos..st.rend], req, MAX_HEADER_BLOCK)
+            parse_response(
+                &st.rbuf[st.rpos..st.rend],
+                req,
+                st.config.max_handshake_size,
+            )
         };
         match result {
             Ok(None) => false,
@@ -1632,7 +1635,7 @@ impl Shared {
     fn read_server_handshake(self: &Rc<Self>) -> bool {
         let result = {
             let st = self.st.borrow();
-            parse_request(&st.rbuf[st.rpos..st.rend], MAX_HEADER_BLOCK)
+            parse_request(&st.rbuf[st.rpos..st.rend], st.config.max_handshake_size)
         };
         let server = self.st.borrow().server.upgrade();
         match result {
