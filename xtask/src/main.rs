@@ -8,6 +8,7 @@ mod bench;
 mod examples;
 mod json;
 mod proc;
+mod soak;
 mod tools;
 mod venv;
 
@@ -61,6 +62,15 @@ commands:
                         (matrix/SERVER/SCENARIO, idle/SERVER, client/SCENARIO, micro;
                         SERVER is raw, qws, fastwebsockets, tokio-tungstenite or
                         tungstenite; SCENARIO like 16B-c100-w1-bin); see docs/PERFORMANCE.md
+  soak [--minutes N]    (not in CI) N minutes (default 1) of everything at once against one
+                        server loop on 127.0.0.1, from a release build: 100 echo clients
+                        (round trips timed), a churn of connects and closes, quick faults
+                        (RST/FIN mid-handshake and mid-frame, 2^63 lengths, endless
+                        continuations, bad UTF-8, unmasked frames, reserved opcodes, bad
+                        requests) and slow ones (slowloris on the handshake and on a frame,
+                        unanswered closes, ping floods that never read); each fault checks
+                        its outcome. Prints and writes target/soak/summary.md; fails on any
+                        unexpected outcome or leftover connection or descriptor
   tools                 install the test tools that are missing (openssl, stunnel4,
                         tinyproxy from tinyproxy-bin, microsocks; with apt-get, starting
                         no service) and check that each runs
@@ -400,6 +410,8 @@ fn main() -> ExitCode {
             .and_then(|venv| run_interop(&paths, &venv, rest)),
         "examples" if rest.is_empty() => build_examples().and_then(|()| examples::run_all(&paths)),
         "tools" if rest.is_empty() => test_tools(),
+        "soak" => soak::command(rest),
+        "soak-run" => soak::run(&paths, rest),
         "venv" if rest.is_empty() => venv::ensure(&paths).map(|_| ()),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
