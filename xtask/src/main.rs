@@ -24,7 +24,9 @@ usage: cargo xtask <command>
 
 commands:
   test                  run every check, in order, stopping at the first failure:
-                        fmt, clippy (all features), test tools (openssl, stunnel4,
+                        fmt, clippy (all features), cargo deny (licenses, bans, sources of
+                        the workspace and bench/; cargo-deny installed with cargo install
+                        when missing; advisories need GitHub, out of reach), test tools (openssl, stunnel4,
                         tinyproxy, microsocks: installed with apt-get when missing),
                         cargo test, doc (all features), release examples (with the
                         calloop feature), running the demo examples (echo, poll_loop fed
@@ -71,6 +73,7 @@ commands:
                         unanswered closes, ping floods that never read); each fault checks
                         its outcome. Prints and writes target/soak/summary.md; fails on any
                         unexpected outcome or leftover connection or descriptor
+  deny                  the cargo deny step of test alone
   tools                 install the test tools that are missing (openssl, stunnel4,
                         tinyproxy from tinyproxy-bin, microsocks; with apt-get, starting
                         no service) and check that each runs
@@ -132,6 +135,37 @@ fn build_examples() -> Result<(), String> {
         "--examples",
         "--features",
         examples::FEATURES,
+    ])
+}
+
+/// The cargo-deny release CI installs (from crates.io) when it is missing.
+const CARGO_DENY: &str = "cargo-deny@0.20.2";
+
+/// `cargo deny check licenses bans sources` (deny.toml) on the workspace and
+/// on bench/; cargo-deny is installed first when missing. Advisories are
+/// not checked: their database is a GitHub repository, out of reach of the
+/// project's machines (see deny.toml).
+fn cargo_deny() -> Result<(), String> {
+    let present = cargo()
+        .args(["deny", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        run_cargo(&["install", "--locked", CARGO_DENY])?;
+    }
+    run_cargo(&["deny", "check", "licenses", "bans", "sources"])?;
+    run_cargo(&[
+        "deny",
+        "--manifest-path",
+        "bench/Cargo.toml",
+        "--config",
+        "deny.toml",
+        "check",
+        "licenses",
+        "bans",
+        "sources",
     ])
 }
 
@@ -226,6 +260,12 @@ fn test(paths: &Paths) -> Result<(), String> {
                     "warnings",
                 ])
             }),
+        ),
+        (
+            "cargo deny check licenses bans sources (workspace and bench/; \
+             cargo install --locked cargo-deny when missing)"
+                .into(),
+            Box::new(cargo_deny),
         ),
         (
             // Before cargo test: the proxy tests run tinyproxy and microsocks.
@@ -410,6 +450,7 @@ fn main() -> ExitCode {
             .and_then(|venv| run_interop(&paths, &venv, rest)),
         "examples" if rest.is_empty() => build_examples().and_then(|()| examples::run_all(&paths)),
         "tools" if rest.is_empty() => test_tools(),
+        "deny" if rest.is_empty() => cargo_deny(),
         "soak" => soak::command(rest),
         "soak-run" => soak::run(&paths, rest),
         "venv" if rest.is_empty() => venv::ensure(&paths).map(|_| ()),
