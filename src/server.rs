@@ -924,6 +924,46 @@ impl WebSocketServer {
         }
     }
 
+    /// The largest upgrade request head accepted, in bytes; a longer one is
+    /// refused (400, `error()` 1009) before it is all buffered. Default
+    /// [`MAX_HEADER_BLOCK`](crate::protocol::handshake::MAX_HEADER_BLOCK)
+    /// (Qt's 800 KiB); lower it to bound what a connection in its handshake
+    /// may hold. Not in Qt's server.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// # let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// # server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// // `server` listens on 127.0.0.1:80 of a fake network (see `qwebsocket::testing`).
+    /// use qwebsocket::protocol::handshake::MAX_HEADER_BLOCK;
+    /// assert_eq!(server.max_handshake_size(), MAX_HEADER_BLOCK);
+    /// server.set_max_handshake_size(4096);
+    /// let client = reactor.connect("127.0.0.1:80".parse().unwrap()).unwrap();
+    /// client.send_upgrade_request("/", &[("Cookie", &"x".repeat(5000))]);
+    /// reactor.run_until_idle();
+    /// assert_eq!(client.read_handshake_response().unwrap().status, 400);
+    /// assert!(!server.has_pending_connections());
+    /// ```
+    pub fn set_max_handshake_size(&self, size: usize) {
+        self.shared.st.borrow_mut().config.max_handshake_size = size;
+    }
+
+    /// The largest upgrade request head accepted (see
+    /// [`set_max_handshake_size`](Self::set_max_handshake_size)).
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::{SslMode, WebSocketServer};
+    /// # let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// assert_eq!(server.max_handshake_size(), 819_204);
+    /// ```
+    pub fn max_handshake_size(&self) -> usize {
+        self.shared.st.borrow().config.max_handshake_size
+    }
+
     /// The last error as a close code ([`CloseCode::Normal`] before any):
     /// 1002 for an invalid upgrade request, 1009 for a request head that is too
     /// large, 1008 for an origin refused by `origin_authentication_required`,
@@ -1368,6 +1408,18 @@ impl ServerShared {
             self.set_error(
                 CloseCode::AbnormalDisconnection,
                 "One of the headers contains a newline. Possible attack detected.".into(),
+            );
+            return Err(error_response(500, &[]));
+        }
+        if let Some(b) = name
+            .bytes()
+            .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
+            self.set_error(
+                CloseCode::AbnormalDisconnection,
+                format!(
+                    "The server name contains the control character 0x{b:02X}. Possible attack detected."
+                ),
             );
             return Err(error_response(500, &[]));
         }

@@ -2005,6 +2005,83 @@ impl WebSocket {
         self.update_config(|c| c.incomplete_timeout = timeout);
     }
 
+    /// The largest handshake response head accepted from the server, in
+    /// bytes (beyond Qt); a longer one fails the connection
+    /// (`ConnectionRefused`) before it is all buffered. Default
+    /// [`MAX_HEADER_BLOCK`](crate::protocol::handshake::MAX_HEADER_BLOCK)
+    /// (Qt's 800 KiB).
+    ///
+    /// ```
+    /// use qwebsocket::protocol::handshake::MAX_HEADER_BLOCK;
+    /// use qwebsocket::{testing::FakeReactor, SocketError, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.max_handshake_size(), MAX_HEADER_BLOCK);
+    /// ws.set_max_handshake_size(1024);
+    /// ws.open("ws://127.0.0.1/").unwrap();
+    /// reactor.run_until_idle();
+    /// let peer = reactor.next_connection().unwrap();
+    /// peer.accept();
+    /// reactor.run_until_idle();
+    /// peer.write(format!("HTTP/1.1 101 OK\r\nX: {}\r\n", "y".repeat(2000)).as_bytes());
+    /// reactor.run_until_idle();
+    /// assert_eq!(ws.error(), SocketError::ConnectionRefused);
+    /// ```
+    pub fn set_max_handshake_size(&self, size: usize) {
+        self.update_config(|c| c.max_handshake_size = size);
+    }
+
+    /// The largest handshake response head accepted (see
+    /// [`set_max_handshake_size`](Self::set_max_handshake_size)).
+    ///
+    /// ```
+    /// use qwebsocket::{testing::FakeReactor, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(ws.max_handshake_size(), 819_204);
+    /// ```
+    pub fn max_handshake_size(&self) -> usize {
+        self.shared.st.borrow().config().max_handshake_size
+    }
+
+    /// How long one incoming frame may take from its first byte to its last
+    /// (beyond Qt; default `None`: no limit). The incomplete-frame timeout
+    /// restarts with every byte, so a peer that trickles a byte a second
+    /// (slowloris) never trips it; this one does. Past it the socket closes
+    /// with 1001 (`GoingAway`) and emits `error_occurred(SocketTimeout)`,
+    /// as for an incomplete frame. Choose it from the largest frame you
+    /// accept and the slowest link you serve.
+    ///
+    /// ```
+    /// # use qwebsocket::testing::FakeReactor;
+    /// # use qwebsocket::WebSocket;
+    /// # let reactor = FakeReactor::new();
+    /// # let ws = WebSocket::new(reactor.event_loop());
+    /// # ws.open("ws://127.0.0.1/").unwrap();
+    /// # reactor.run_until_idle();
+    /// # let peer = reactor.next_connection().unwrap();
+    /// # peer.accept();
+    /// # reactor.run_until_idle();
+    /// # peer.accept_handshake().unwrap();
+    /// # reactor.run_until_idle();
+    /// // `ws` is a connected client; `peer` plays the server (see `qwebsocket::testing`).
+    /// use qwebsocket::{CloseCode, SocketError};
+    /// use std::time::Duration;
+    /// ws.set_frame_timeout(Some(Duration::from_secs(3)));
+    /// peer.write(&[0x81, 0x05]); // a 5-byte text frame begins
+    /// for byte in b"hell" {
+    ///     reactor.advance(Duration::from_millis(900)); // a byte every 0.9 s
+    ///     peer.write(&[*byte]);
+    ///     reactor.run_until_idle();
+    /// }
+    /// assert_eq!(ws.close_code(), CloseCode::GoingAway); // 3 s after the header
+    /// assert_eq!(ws.error(), SocketError::SocketTimeout);
+    /// ```
+    pub fn set_frame_timeout(&self, timeout: Option<Duration>) {
+        self.update_config(|c| c.frame_timeout = timeout);
+        self.shared.reschedule_timers();
+    }
+
     /// Keepalive (beyond Qt): after `interval` with nothing received, send
     /// a ping; if no pong comes within `timeout`, close with 1011 and emit
     /// `error_occurred(SocketTimeout)`. `None` turns it off (the default).

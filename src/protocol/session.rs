@@ -54,6 +54,19 @@ pub struct SessionConfig {
     /// byte received before the session closes with 1001 (Qt: 5 s). `None`
     /// disables it.
     pub incomplete_timeout: Option<Duration>,
+    /// How long one frame may take from its first byte to its last, however
+    /// steadily its bytes trickle in (a slowloris peer sending a byte a
+    /// second never trips `incomplete_timeout`); past it the session closes
+    /// with 1001 like an incomplete-frame timeout. Default `None` (off): a
+    /// large frame on a slow link can take long; set it from the frame size
+    /// limit and the slowest rate you accept.
+    pub frame_timeout: Option<Duration>,
+    /// Largest opening-handshake head accepted, in bytes (read by the socket
+    /// before the session starts; the session itself never looks at it). A
+    /// longer head fails the handshake. Default
+    /// [`MAX_HEADER_BLOCK`](crate::protocol::handshake::MAX_HEADER_BLOCK)
+    /// (Qt's 800 KiB).
+    pub max_handshake_size: usize,
     /// How long to wait for the peer's close frame after sending ours, and for
     /// the peer to end the TCP connection after the closing handshake. Default 3 s (Qt 6.12).
     pub close_timeout: Duration,
@@ -76,6 +89,8 @@ impl SessionConfig {
         max_frame_size: 16 << 20,
         max_message_size: 64 << 20,
         incomplete_timeout: Some(Duration::from_secs(5)),
+        frame_timeout: None,
+        max_handshake_size: crate::protocol::handshake::MAX_HEADER_BLOCK,
         close_timeout: Duration::from_secs(3),
         keepalive_interval: None,
         keepalive_timeout: Duration::from_secs(20),
@@ -291,6 +306,8 @@ pub struct Session {
     scratch: Vec<u8>,
     utf8: Utf8Validator,
     last_rx: Instant,
+    /// When the frame now incomplete began to arrive (`frame_timeout`).
+    frame_since: Instant,
     out: Vec<u8>,
     out_pos: usize,
     /// Where client masking keys come from; the random default is made on
@@ -367,6 +384,7 @@ impl Session {
             scratch: Vec::new(),
             utf8: Utf8Validator::new(),
             last_rx: now,
+            frame_since: now,
             out: Vec::new(),
             out_pos: 0,
             masks: None,
@@ -830,6 +848,9 @@ impl Session {
         input: &mut [u8],
         now: Instant,
     ) -> Result<(usize, Option<SessionEvent>), ProtocolError> {
+        // A frame that begins in this input (its start time is recorded
+        // only if it stays incomplete).
+        let mut fresh = false;
         let mut inc = match self.incoming {
             Some(inc) => inc,
             None => {
@@ -838,9 +859,11 @@ impl Session {
                     if !input.is_empty() && !self.partial_header {
                         self.partial_header = true;
                         self.last_rx = now;
+                        self.frame_since = now;
                     }
                     return Ok((0, None));
                 };
+                fresh = !self.partial_header;
                 self.partial_header = false;
                 self.check_header(&header)?;
                 let mut inc = Incoming {
@@ -874,6 +897,9 @@ impl Session {
             inc.checked = available;
         }
         if available < len {
+            if fresh {
+                self.frame_since = now;
+            }
             self.incoming = Some(inc);
             return Ok((0, None));
         }
@@ -1342,7 +1368,12 @@ impl Session {
                     (true, Some(t)) => Some(self.last_rx + t),
                     _ => None,
                 };
-                [idle, self.keepalive_deadline()]
+                let in_frame = self.incoming.is_some() || self.partial_header;
+                let frame = match (in_frame, self.config.frame_timeout) {
+                    (true, Some(t)) => Some(self.frame_since + t),
+                    _ => None,
+                };
+                [idle, frame, self.keepalive_deadline()]
                     .into_iter()
                     .flatten()
                     .min()

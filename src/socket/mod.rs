@@ -13,7 +13,6 @@
 
 use crate::SocketError;
 use crate::event_loop::{self, EventLoop, IoHandler, LoopInner, TimerId};
-use crate::protocol::handshake::MAX_HEADER_BLOCK;
 use crate::protocol::handshake::client::{ClientRequest, generate_key, parse_response};
 pub(crate) use crate::protocol::handshake::server::parse_request as parse_server_head;
 use crate::protocol::handshake::server::{
@@ -899,6 +898,7 @@ impl Shared {
             st.rpos = 0;
             st.rend = tail;
         }
+        let max_head = st.config().max_handshake_size;
         let mut total = 0;
         loop {
             let Some(t) = st.transport.as_mut() else {
@@ -910,7 +910,7 @@ impl Shared {
             }
             // Before the upgrade, never hold more than the largest head allowed
             // (plus one byte, so that the parser can tell it is too large).
-            if st.session.is_none() && st.rend - st.rpos > MAX_HEADER_BLOCK {
+            if st.session.is_none() && st.rend - st.rpos > max_head {
                 return (total, false, None, false);
             }
             if st.rend == st.rbuf.len() {
@@ -1075,6 +1075,13 @@ impl Shared {
         }
     }
 
+    /// The output waiting to be written has reached the send queue limit.
+    fn output_full(st: &Inner) -> bool {
+        st.send_queue_limit.is_some_and(|limit| {
+            st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued()) >= limit
+        })
+    }
+
     pub(crate) fn queued_bytes(&self) -> usize {
         let st = self.st.borrow();
         st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued())
@@ -1085,10 +1092,18 @@ impl Shared {
         let (result, emits) = {
             let mut st = self.st.borrow_mut();
             st.flush_posted = false;
+            let was_full = Self::output_full(&st);
             let r = Self::write_out(&mut st);
             if r.is_ok() {
                 if let Some(pool) = self.ev.upgrade() {
                     self.release_output_buffers(&mut st, &pool);
+                }
+                if was_full && !Self::output_full(&st) {
+                    // Reading stopped at the limit (back-pressure): go on.
+                    if let Some(ev) = self.event_loop() {
+                        let weak: Weak<dyn IoHandler> = self.weak();
+                        ev.resume_reading(weak);
+                    }
                 }
             }
             let mut emits = Vec::new();
@@ -1329,6 +1344,12 @@ impl Shared {
                 if st.phase == Phase::Pending || (st.reading_paused && st.phase == Phase::Open) {
                     break;
                 }
+                // Back-pressure: while the peer leaves our output (automatic
+                // pongs included) at the send queue limit, it is not read
+                // from either; writing below the limit reads again.
+                if st.phase == Phase::Open && Self::output_full(&st) {
+                    break;
+                }
                 let budget = match st.read_buffer_size {
                     0 => READ_BUDGET,
                     n => n,
@@ -1557,7 +1578,11 @@ impl Shared {
             let Some(req) = st.request.as_ref() else {
                 return false;
             };
-            parse_response(&st.rbuf[st.rpos..st.rend], req, MAX_HEADER_BLOCK)
+            parse_response(
+                &st.rbuf[st.rpos..st.rend],
+                req,
+                st.config().max_handshake_size,
+            )
         };
         match result {
             Ok(None) => false,
@@ -1662,7 +1687,7 @@ impl Shared {
     fn read_server_handshake(self: &Rc<Self>) -> bool {
         let result = {
             let st = self.st.borrow();
-            parse_request(&st.rbuf[st.rpos..st.rend], MAX_HEADER_BLOCK)
+            parse_request(&st.rbuf[st.rpos..st.rend], st.config().max_handshake_size)
         };
         let server = self.st.borrow().server.upgrade();
         match result {

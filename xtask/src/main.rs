@@ -9,6 +9,7 @@ mod examples;
 mod fuzz;
 mod json;
 mod proc;
+mod soak;
 mod tools;
 mod venv;
 
@@ -24,9 +25,11 @@ usage: cargo xtask <command>
 
 commands:
   test                  run every check, in order, stopping at the first failure:
-                        fmt, clippy (all features), test tools (openssl, stunnel4,
-                        tinyproxy, microsocks, chromium: installed with apt-get when
-                        missing),
+                        fmt, clippy (all features), cargo deny (licenses, bans, sources of
+                        the workspace and bench/; cargo-deny installed with cargo install
+                        when missing; advisories need GitHub, out of reach), test tools
+                        (openssl, stunnel4, tinyproxy, microsocks, chromium: installed with
+                        apt-get when missing),
                         cargo test, doc (all features), release examples (with the
                         calloop feature), running the demo examples (echo, poll_loop fed
                         three lines on stdin, calloop, reconnect, worker_thread,
@@ -74,6 +77,16 @@ commands:
                         (matrix/SERVER/SCENARIO, idle/SERVER, client/SCENARIO, micro;
                         SERVER is raw, qws, fastwebsockets, tokio-tungstenite or
                         tungstenite; SCENARIO like 16B-c100-w1-bin); see docs/PERFORMANCE.md
+  soak [--minutes N]    (not in CI) N minutes (default 1) of everything at once against one
+                        server loop on 127.0.0.1, from a release build: 100 echo clients
+                        (round trips timed), a churn of connects and closes, quick faults
+                        (RST/FIN mid-handshake and mid-frame, 2^63 lengths, endless
+                        continuations, bad UTF-8, unmasked frames, reserved opcodes, bad
+                        requests) and slow ones (slowloris on the handshake and on a frame,
+                        unanswered closes, ping floods that never read); each fault checks
+                        its outcome. Prints and writes target/soak/summary.md; fails on any
+                        unexpected outcome or leftover connection or descriptor
+  deny                  the cargo deny step of test alone
   tools                 install the test tools that are missing (openssl, stunnel4,
                         tinyproxy from tinyproxy-bin, microsocks, chromium; with apt-get,
                         starting no service) and check that each runs
@@ -138,6 +151,37 @@ fn build_examples() -> Result<(), String> {
         "--examples",
         "--features",
         examples::FEATURES,
+    ])
+}
+
+/// The cargo-deny release CI installs (from crates.io) when it is missing.
+const CARGO_DENY: &str = "cargo-deny@0.20.2";
+
+/// `cargo deny check licenses bans sources` (deny.toml) on the workspace and
+/// on bench/; cargo-deny is installed first when missing. Advisories are
+/// not checked: their database is a GitHub repository, out of reach of the
+/// project's machines (see deny.toml).
+fn cargo_deny() -> Result<(), String> {
+    let present = cargo()
+        .args(["deny", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !present {
+        run_cargo(&["install", "--locked", CARGO_DENY])?;
+    }
+    run_cargo(&["deny", "check", "licenses", "bans", "sources"])?;
+    run_cargo(&[
+        "deny",
+        "--manifest-path",
+        "bench/Cargo.toml",
+        "--config",
+        "deny.toml",
+        "check",
+        "licenses",
+        "bans",
+        "sources",
     ])
 }
 
@@ -239,6 +283,12 @@ fn test(paths: &Paths) -> Result<(), String> {
                     "warnings",
                 ])
             }),
+        ),
+        (
+            "cargo deny check licenses bans sources (workspace and bench/; \
+             cargo install --locked cargo-deny when missing)"
+                .into(),
+            Box::new(cargo_deny),
         ),
         (
             // Before cargo test: the proxy tests run tinyproxy and microsocks,
@@ -443,6 +493,9 @@ fn main() -> ExitCode {
             .and_then(|venv| run_interop(&paths, &venv, rest)),
         "examples" if rest.is_empty() => build_examples().and_then(|()| examples::run_all(&paths)),
         "tools" if rest.is_empty() => test_tools(),
+        "deny" if rest.is_empty() => cargo_deny(),
+        "soak" => soak::command(rest),
+        "soak-run" => soak::run(&paths, rest),
         "venv" if rest.is_empty() => venv::ensure(&paths).map(|_| ()),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");

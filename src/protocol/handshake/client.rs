@@ -22,8 +22,8 @@
 //! ```
 
 use super::{
-    HandshakeError, HandshakeErrorKind, MAX_HEADERS, accept_key, find_head_end, has_newline,
-    has_token, is_token, list_elements, shown, trim_ows,
+    HandshakeError, HandshakeErrorKind, MAX_HEADERS, accept_key, check_no_control, find_head_end,
+    has_newline, has_token, is_token, list_elements, shown, trim_ows,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -215,7 +215,9 @@ impl ClientRequest {
     ///
     /// Nothing is written on error ([`InvalidField`](HandshakeErrorKind::InvalidField)):
     /// a CR or LF in the resource, host, key, origin or any extra header name or
-    /// value (Qt's "… contains newlines. Possible attack detected."), an extra
+    /// value (Qt's "… contains newlines. Possible attack detected."), any other
+    /// control character but the tab there, NUL included ("… contains the
+    /// control character 0x00. Possible attack detected."), an extra
     /// header name that is not an HTTP token, or an empty resource or host, or
     /// one with spaces or control characters.
     ///
@@ -309,12 +311,18 @@ impl ClientRequest {
                 "The origin contains newlines. Possible attack detected.",
             ));
         }
+        // NUL and the other control characters: not newlines, as harmful.
+        check_no_control("hostname", &self.host)?;
+        check_no_control("key", &self.key)?;
+        check_no_control("origin", self.origin.as_deref().unwrap_or_default())?;
         for (name, value) in &self.headers {
             if has_newline(name) || has_newline(value) {
                 return Err(invalid(
                     "A request header contains newlines. Possible attack detected.",
                 ));
             }
+            check_no_control("request header", name)?;
+            check_no_control("request header", value)?;
             if !is_token(name.as_bytes()) {
                 return Err(invalid(format!(
                     "Invalid request header name: {}",

@@ -295,6 +295,28 @@ fn has_newline(s: &str) -> bool {
     s.bytes().any(|b| b == b'\r' || b == b'\n')
 }
 
+/// The first byte of `s` that an HTTP header field may not hold (RFC 7230
+/// §3.2: visible characters, spaces and tabs): NUL, CR, LF, DEL and every
+/// other control character but the tab.
+fn control_char(s: &str) -> Option<u8> {
+    s.bytes().find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+}
+
+/// An `InvalidField` error if `s`, the `what` of a handshake, holds a
+/// control character: `"The origin contains the control character 0x00.
+/// Possible attack detected."`.
+fn check_no_control(what: &str, s: &str) -> Result<(), HandshakeError> {
+    match control_char(s) {
+        Some(b) => Err(HandshakeError::new(
+            HandshakeErrorKind::InvalidField,
+            format!(
+                "The {what} contains the control character 0x{b:02X}. Possible attack detected."
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Trims spaces and tabs (HTTP optional whitespace) from both ends.
 fn trim_ows(s: &[u8]) -> &[u8] {
     let start = s

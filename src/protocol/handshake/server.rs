@@ -15,8 +15,8 @@
 //! ```
 
 use super::{
-    HandshakeError, HandshakeErrorKind, MAX_HEADERS, accept_key, find_head_end, has_newline,
-    has_token, is_token, list_elements, shown, trim_ows,
+    HandshakeError, HandshakeErrorKind, MAX_HEADERS, accept_key, check_no_control, control_char,
+    find_head_end, has_newline, has_token, is_token, list_elements, shown, trim_ows,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -402,7 +402,9 @@ pub fn choose_subprotocol<'a>(requested: &'a [String], supported: &[String]) -> 
 /// Errors ([`InvalidField`](HandshakeErrorKind::InvalidField)): a CR or LF in
 /// `server_name` (or in the request's key or origin, which a parsed request
 /// cannot have) gives Qt's "One of the headers contains a newline. Possible
-/// attack detected."; a `subprotocol` the client did not ask for (RFC 6455
+/// attack detected."; another control character there, NUL included, gives
+/// "The server name contains the control character 0x00. Possible attack
+/// detected."; a `subprotocol` the client did not ask for (RFC 6455
 /// §4.2.2: the client would fail the connection) is refused too. Qt writes a
 /// broken mixed 101/400 answer in the newline case; the caller should instead
 /// send `error_response(500, &[])` (the fault is the server's).
@@ -441,6 +443,8 @@ pub fn accept_response(
             "One of the headers contains a newline. Possible attack detected.",
         ));
     }
+    check_no_control("server name", server_name)?;
+    check_no_control("origin", origin)?;
     if let Some(p) = subprotocol {
         if !is_token(p.as_bytes()) || !req.subprotocols.iter().any(|r| r == p) {
             return Err(HandshakeError::new(
@@ -497,7 +501,7 @@ pub fn accept_response(
 /// The reason phrase comes from the status: 400 Bad Request, 403 Forbidden,
 /// 426 Upgrade Required, 500 Internal Server Error, 503 Service Unavailable,
 /// anything else "Error". An
-/// extra header whose name or value holds a CR or LF is left out. (Qt's own
+/// extra header whose name or value holds a CR, LF, NUL or other control character is left out. (Qt's own
 /// origin refusal is `403 Access Forbidden` without headers; clients do not look
 /// at the phrase.)
 ///
@@ -524,7 +528,8 @@ pub fn error_response(status: u16, extra_headers: &[(&str, &str)]) -> Vec<u8> {
     };
     let mut out = format!("HTTP/1.1 {status} {reason}\r\n").into_bytes();
     for (name, value) in extra_headers {
-        if has_newline(name) || has_newline(value) {
+        // CR, LF, NUL or another control character: left out.
+        if control_char(name).is_some() || control_char(value).is_some() {
             continue;
         }
         out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
