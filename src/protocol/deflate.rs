@@ -73,8 +73,9 @@
 //! honoured: with a window of `n` bits, only messages of at most `2^n` bytes
 //! are compressed, each by a compressor reset first, so that no back-reference
 //! can reach further than the message itself; longer messages go out
-//! uncompressed (RSV1 clear), which RFC 7692 allows for any message. Inflating
-//! works with any window of 8 to 15 bits.
+//! uncompressed (RSV1 clear), which RFC 7692 allows for any message, or, with
+//! a threshold of 0 (every message compressed), as stored DEFLATE blocks, which
+//! use no window. Inflating works with any window of 8 to 15 bits.
 
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use std::fmt;
@@ -108,7 +109,7 @@ pub const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// | field | default | meaning |
 /// | --- | --- | --- |
 /// | `enabled` | `false` (`true` in `enabled()`) | offer (client) or accept (server) permessage-deflate |
-/// | `threshold` | 64 | messages shorter than this many bytes are sent uncompressed |
+/// | `threshold` | 64 | messages shorter than this many bytes are sent uncompressed; 0: every message is sent compressed |
 /// | `level` | 1 | DEFLATE level 0–9: 1 is fast, 9 small; 0 stores |
 /// | `server_no_context_takeover` | `false` | the server resets its compressor after every message |
 /// | `client_no_context_takeover` | `false` | the client resets its compressor after every message |
@@ -139,7 +140,9 @@ pub const SYNC_TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 pub struct CompressionOptions {
     /// Offer (client) or accept (server) permessage-deflate.
     pub enabled: bool,
-    /// Messages shorter than this are sent uncompressed (RSV1 clear).
+    /// Messages shorter than this are sent uncompressed (RSV1 clear), and
+    /// so is a message that did not get smaller without context takeover.
+    /// 0 compresses every message, even when that does not pay.
     pub threshold: usize,
     /// The DEFLATE level, 0 (store) to 9 (smallest); larger values are 9.
     pub level: u32,
@@ -360,7 +363,14 @@ impl Codec {
         if small_window && payload.len() > 1usize << bits {
             // Our backend cannot keep its window that small: only a message
             // that fits the window, compressed on its own, stays within it.
-            return None;
+            // A longer one goes out plain, or with a threshold of 0 (every
+            // message compressed) in stored blocks, which use no window.
+            if self.threshold > 0 {
+                return None;
+            }
+            self.scratch.clear();
+            store(payload, &mut self.scratch);
+            return Some(&self.scratch);
         }
         let reset_after = self.params.no_context_takeover(self.role) || small_window;
         let level = self.level;
@@ -371,31 +381,31 @@ impl Codec {
             c.reset();
         }
         self.scratch.clear();
-        self.scratch.reserve(payload.len() / 2 + 64);
-        let mut pos = 0;
-        loop {
-            let before = c.total_in();
-            if c.compress_vec(&payload[pos..], &mut self.scratch, FlushCompress::Sync)
-                .is_err()
-            {
-                // Cannot happen with valid parameters; send this one as it is,
-                // from a fresh compressor (the peer saw none of this data).
-                c.reset();
-                return None;
-            }
-            pos += (c.total_in() - before) as usize;
-            if pos == payload.len() && self.scratch.len() < self.scratch.capacity() {
-                break;
-            }
-            let more = self.scratch.capacity().max(64);
-            self.scratch.reserve(more);
+        // Room for the worst case (stored blocks: 5 bytes per 64 KiB, and
+        // the flush), so that one call compresses and flushes the message.
+        self.scratch
+            .reserve(payload.len() + payload.len() / 1024 + 64);
+        let before = c.total_in();
+        let result = c.compress_vec(payload, &mut self.scratch, FlushCompress::Sync);
+        let finished = result.is_ok()
+            && c.total_in() - before == payload.len() as u64
+            && self.scratch.len() < self.scratch.capacity();
+        if !finished {
+            // Never expected with that room. Stored blocks are a valid
+            // encoding of the same bytes, so the peer's window still holds
+            // what ours would; our compressor starts over (it will not refer
+            // to what the peer has and we forgot).
+            c.reset();
+            self.scratch.clear();
+            store(payload, &mut self.scratch);
+            return Some(&self.scratch);
         }
         if self.scratch.ends_with(&SYNC_TAIL) {
             self.scratch.truncate(self.scratch.len() - SYNC_TAIL.len());
         }
         if reset_after {
             c.reset();
-            if self.scratch.len() >= payload.len() {
+            if self.scratch.len() >= payload.len() && self.threshold > 0 {
                 // No gain, and the peer needs no context from us: plain is cheaper.
                 return None;
             }
@@ -442,6 +452,23 @@ impl Codec {
         }
         Ok(())
     }
+}
+
+/// Appends `payload` as stored (uncompressed) DEFLATE blocks, which
+/// reference no window: each is the byte-aligned header of a non-final
+/// stored block, its length and the length's complement, then the bytes.
+/// Then the header byte of the empty stored block of a sync flush, whose
+/// length and complement ([`SYNC_TAIL`]) the receiver puts back.
+fn store(payload: &[u8], out: &mut Vec<u8>) {
+    out.reserve(payload.len() + 5 * payload.len().div_ceil(0xffff) + 1);
+    for chunk in payload.chunks(0xffff) {
+        let len = chunk.len() as u16;
+        out.push(0x00);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(chunk);
+    }
+    out.push(0x00);
 }
 
 /// Inflates `input` into `out` (at most `limit` bytes in all). Returns true
@@ -665,7 +692,7 @@ mod tests {
                 )
             })
             .collect();
-        let sizes = [0, 1, 64, 1000, 4096, 40_000, text.len()];
+        let sizes = [0, 1, 64, 1000, 4096, 70_000];
         for (takeover, bits) in [(false, 15), (true, 15), (false, 9), (true, 8)] {
             let params = DeflateParams {
                 server_no_context_takeover: takeover,
@@ -675,7 +702,7 @@ mod tests {
             };
             let mut client = session(Role::Client, params, &all_of(0));
             let mut server = session(Role::Server, params, &all_of(0));
-            for &frame_size in &[7usize, 1000, 1 << 20] {
+            for &frame_size in &[7usize, 1 << 20] {
                 for &len in &sizes {
                     // Cut on a character boundary.
                     let mut end = len.min(text.len());
@@ -689,7 +716,10 @@ mod tests {
                         let mut wire = from.pending_output().to_vec();
                         from.consume_output(wire.len());
                         let events = read_all(to, &mut wire);
-                        assert!(failure(&events).is_none(), "{events:?}");
+                        assert!(
+                            failure(&events).is_none(),
+                            "{events:?} len {len} bits {bits} frames {frame_size}"
+                        );
                         let joined: Vec<u8> =
                             events.iter().flat_map(|(_, f, _)| f.clone()).collect();
                         assert_eq!(
@@ -710,8 +740,20 @@ mod tests {
                     let mut wire = server.pending_output().to_vec();
                     server.consume_output(wire.len());
                     let compressed = wire[0] & 0x40 != 0;
+                    assert!(compressed, "a threshold of 0 compresses every message");
                     if bits < 15 && msg.len() > 1 << bits {
-                        assert!(!compressed, "too long for a {bits}-bit window");
+                        // Stored blocks: 5 bytes of header per 65535 bytes.
+                        let header = if msg.len() + 6 < 126 {
+                            2
+                        } else if msg.len() + 11 < 65536 {
+                            4
+                        } else {
+                            10
+                        };
+                        if frame_size >= msg.len() + 10 {
+                            let stored = msg.len() + 5 * msg.len().div_ceil(0xffff) + 1;
+                            assert_eq!(wire.len(), header + stored);
+                        }
                     }
                     let events = read_all(&mut client, &mut wire);
                     assert_eq!(events.last().unwrap().2, msg);
@@ -803,5 +845,49 @@ mod tests {
         let mut big = Vec::with_capacity(4 << 20);
         assert!(codec.inflate(&bomb, true, &mut big, 1 << 20).is_err());
         assert!(big.len() <= 1 << 20);
+    }
+
+    #[test]
+    fn mixed_compressible_and_random_messages_round_trip_with_context_takeover() {
+        // A corpus like a PDF: text runs between incompressible runs.
+        let mut x: u32 = 7;
+        let mut corpus = Vec::new();
+        for i in 0..24 {
+            if i % 3 == 0 {
+                corpus.extend((0..20_000).map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    (x >> 24) as u8
+                }));
+            } else {
+                corpus.extend(
+                    format!("obj {i} << /Type /Page /Length {} >> ", i * 7)
+                        .repeat(400)
+                        .bytes(),
+                );
+            }
+        }
+        let options = all_of(0);
+        let mut server = session(Role::Server, DeflateParams::default(), &options);
+        let mut client = session(Role::Client, DeflateParams::default(), &options);
+        let mut at = 0;
+        for i in 0..40 {
+            let msg: Vec<u8> = corpus
+                .iter()
+                .cycle()
+                .skip(at)
+                .take(65_536)
+                .copied()
+                .collect();
+            at = (at + 65_536) % corpus.len();
+            server
+                .send_message(MessageKind::Binary, &msg, 1 << 20)
+                .unwrap();
+            let mut wire = server.pending_output().to_vec();
+            server.consume_output(wire.len());
+            let events = read_all(&mut client, &mut wire);
+            assert!(events.last().unwrap().2 == msg, "message {i}");
+        }
     }
 }
