@@ -2483,7 +2483,9 @@ impl WebSocket {
 
     /// Emitted with each text frame and whether it is the message's last.
     /// A code point split across frames is delivered with the frame that
-    /// finishes it (Qt 6.4 to 6.11 failed such messages with 1007).
+    /// finishes it (Qt 6.4 to 6.11 failed such messages with 1007). With
+    /// permessage-deflate, a frame carries the text its compressed bytes
+    /// inflate to (whole characters only; it may be empty).
     ///
     /// ```
     /// # use qwebsocket::testing::FakeReactor;
@@ -2514,6 +2516,8 @@ impl WebSocket {
     }
 
     /// Emitted with each binary frame and whether it is the message's last.
+    /// With permessage-deflate, a frame carries the bytes its compressed
+    /// bytes inflate to.
     ///
     /// ```
     /// # use qwebsocket::testing::FakeReactor;
