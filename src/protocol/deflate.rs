@@ -289,7 +289,7 @@ impl fmt::Display for DeflateParams {
 
 /// Inflated bytes are produced into the message buffer in steps of at least
 /// this much (and never past the limit).
-const INFLATE_STEP: usize = 16 * 1024;
+const INFLATE_STEP: usize = 256;
 /// The send scratch buffer is kept between messages up to this capacity.
 const KEEP_SCRATCH: usize = 64 * 1024;
 
@@ -499,7 +499,10 @@ fn inflate_into(
                 return Err(too_big());
             }
         } else {
-            room = len.clamp(INFLATE_STEP, 1 << 20).min(limit - len);
+            // Four times the input left, or doubling: small messages do not
+            // zero a large buffer, large ones grow in few steps.
+            let want = (input.len() - pos).saturating_mul(4).max(len);
+            room = want.clamp(INFLATE_STEP, 1 << 20).min(limit - len);
             if out.capacity() < len + room {
                 out.reserve_exact(room);
             }
