@@ -829,8 +829,8 @@ impl WebSocketServer {
 
     /// Accepts permessage-deflate (RFC 7692) from clients that offer it, with
     /// `options` (beyond Qt, which speaks no extension). Off by default, as
-    /// in Qt: compression costs memory per connection (about 46 KiB to
-    /// inflate, 372 KiB to compress, made when first used) and CPU, for less
+    /// in Qt: compression costs memory per connection (about 42 KiB to
+    /// inflate, 313 KiB to compress, made when first used) and CPU, for less
     /// traffic. With `CompressionOptions::enabled()` the server accepts every
     /// valid offer, browsers' included. It applies to connections whose
     /// handshake ends after the call; [`WebSocket::compression`] tells what a
