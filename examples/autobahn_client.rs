@@ -14,9 +14,9 @@
 //! file besides the default roots (`SslConfiguration::add_ca_certificates_pem`).
 //! Certificate problems are never ignored: they are printed and the run fails.
 
-use qwebsocket::WebSocket;
 use qwebsocket::event_loop::EventLoop;
 use qwebsocket::ssl::SslConfiguration;
+use qwebsocket::{CompressionOptions, HandshakeOptions, WebSocket};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
@@ -63,7 +63,17 @@ fn visit(
             done(ws);
         }
     });
-    if let Err(e) = ws.open(url) {
+    // permessage-deflate for cases 12.* and 13.*. The offer names
+    // client_no_context_takeover because Autobahn's 13.2 and 13.5-13.7 only
+    // accept an offer that has it (and client_max_window_bits, always sent).
+    // Every message is echoed compressed: see autobahn_server.rs for why.
+    let compression = CompressionOptions {
+        threshold: 0,
+        client_no_context_takeover: true,
+        ..CompressionOptions::enabled()
+    };
+    let options = HandshakeOptions::new().with_compression(compression);
+    if let Err(e) = ws.open_with_options(url, &options) {
         eprintln!("cannot open {url}: {e}: {}", ws.error_string());
         std::process::exit(2);
     }

@@ -1,9 +1,16 @@
 //! A scriptable peer for interoperability tests against other implementations.
 //!
 //! ```text
-//! interop_peer server [--port P] [--tls CERT.pem KEY.pem]
-//! interop_peer client URL [--ca CA.pem]... [--ignore-ssl-errors]
+//! interop_peer server [--port P] [--tls CERT.pem KEY.pem] [--compress] [--max-message N]
+//! interop_peer client URL [--ca CA.pem]... [--ignore-ssl-errors] [--compress] [--max-message N]
 //! ```
+//!
+//! `--compress` turns permessage-deflate on (the server accepts offers, the
+//! client offers it; every message of 64 bytes or more is compressed), and
+//! the client then prints `COMPRESSION <extension entry>` (or
+//! `COMPRESSION none` if the server declined) right after `CONNECTED`.
+//! `--max-message N` sets the largest message accepted (default 64 MiB):
+//! a larger one, inflated or not, closes with 1009.
 //!
 //! `server` listens on 127.0.0.1 (port 0, the default, picks a free one),
 //! prints `LISTENING <port>` first and serves until killed. With
@@ -41,20 +48,30 @@
 
 use qwebsocket::event_loop::EventLoop;
 use qwebsocket::ssl::{SslConfiguration, SslError};
-use qwebsocket::{CloseCode, SslMode, WebSocket, WebSocketServer};
+use qwebsocket::{
+    CloseCode, CompressionOptions, HandshakeOptions, SslMode, WebSocket, WebSocketServer,
+};
 use std::cell::Cell;
 use std::io::Write;
 use std::rc::Rc;
 use std::time::Duration;
 
-const USAGE: &str = "usage: interop_peer server [--port P] [--tls CERT.pem KEY.pem]\n       \
-                     interop_peer client URL [--ca CA.pem]... [--ignore-ssl-errors]";
+const USAGE: &str = "usage: interop_peer server [--port P] [--tls CERT.pem KEY.pem] [--compress] \
+                     [--max-message N]\n       \
+                     interop_peer client URL [--ca CA.pem]... [--ignore-ssl-errors] [--compress] \
+                     [--max-message N]";
+
+/// What both modes share.
+struct Common {
+    compress: bool,
+    max_message: u64,
+}
 
 type Error = Box<dyn std::error::Error>;
 
-fn behave(ws: &WebSocket) {
+fn behave(ws: &WebSocket, max_message: u64) {
     ws.set_max_allowed_incoming_frame_size(64 << 20);
-    ws.set_max_allowed_incoming_message_size(64 << 20);
+    ws.set_max_allowed_incoming_message_size(max_message);
     ws.text_message_received().connect(|ws, text| {
         if let Some(rest) = text.strip_prefix("close ") {
             let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
@@ -101,7 +118,7 @@ fn kinds(errors: &[SslError]) -> String {
         .join(",")
 }
 
-fn server(port: u16, tls: Option<(String, String)>) -> Result<(), Error> {
+fn server(port: u16, tls: Option<(String, String)>, common: Common) -> Result<(), Error> {
     let ev = EventLoop::new()?;
     let mode = if tls.is_some() {
         SslMode::SecureMode
@@ -115,15 +132,19 @@ fn server(port: u16, tls: Option<(String, String)>) -> Result<(), Error> {
         server.set_ssl_configuration(config);
     }
     server.set_max_allowed_incoming_frame_size(64 << 20);
-    server.set_max_allowed_incoming_message_size(64 << 20);
+    server.set_max_allowed_incoming_message_size(common.max_message);
+    if common.compress {
+        server.set_compression(CompressionOptions::enabled());
+    }
     server
         .listen("127.0.0.1".parse()?, port)
         .map_err(|e| format!("cannot listen ({e:?}): {}", server.error_string()))?;
     println!("LISTENING {}", server.server_port());
     std::io::stdout().flush()?;
-    server.new_connection().connect(|server| {
+    let max_message = common.max_message;
+    server.new_connection().connect(move |server| {
         while let Some(socket) = server.next_pending_connection() {
-            behave(&socket);
+            behave(&socket, max_message);
         }
     });
     server.ssl_errors().connect(|_, errors| {
@@ -136,7 +157,7 @@ fn server(port: u16, tls: Option<(String, String)>) -> Result<(), Error> {
     Ok(())
 }
 
-fn client(url: &str, cas: &[String], ignore_ssl_errors: bool) -> Result<(), Error> {
+fn client(url: &str, cas: &[String], ignore_ssl_errors: bool, common: Common) -> Result<(), Error> {
     let ev = EventLoop::new()?;
     let ws = WebSocket::new(&ev);
     if !cas.is_empty() {
@@ -146,7 +167,7 @@ fn client(url: &str, cas: &[String], ignore_ssl_errors: bool) -> Result<(), Erro
         }
         ws.set_ssl_configuration(config);
     }
-    behave(&ws);
+    behave(&ws, common.max_message);
     ws.ssl_errors().connect(move |ws, errors| {
         println!("SSL_ERRORS {}", kinds(errors));
         for e in errors {
@@ -158,12 +179,19 @@ fn client(url: &str, cas: &[String], ignore_ssl_errors: bool) -> Result<(), Erro
     });
     let connected = Rc::new(Cell::new(false));
     let c = connected.clone();
+    let compress = common.compress;
     ws.connected().connect(move |ws| {
         c.set(true);
         let tls = ws.ssl_configuration();
         match (tls.session_protocol(), tls.session_cipher()) {
             (Some(version), Some(cipher)) => println!("CONNECTED {version} {cipher}"),
             _ => println!("CONNECTED"),
+        }
+        if compress {
+            match ws.compression() {
+                Some(params) => println!("COMPRESSION {params}"),
+                None => println!("COMPRESSION none"),
+            }
         }
     });
     ws.error_occurred()
@@ -173,7 +201,11 @@ fn client(url: &str, cas: &[String], ignore_ssl_errors: bool) -> Result<(), Erro
             ev.quit();
         }
     });
-    ws.open(url)?;
+    let mut options = HandshakeOptions::new();
+    if common.compress {
+        options = options.with_compression(CompressionOptions::enabled());
+    }
+    ws.open_with_options(url, &options)?;
     // A safety net: an interop test never hangs forever.
     ev.add_timer(Duration::from_secs(300), |ev| ev.quit());
     ev.run();
@@ -193,6 +225,10 @@ fn main() -> Result<(), Error> {
     let mut cas = Vec::new();
     let mut ignore_ssl_errors = false;
     let mut url = None;
+    let mut common = Common {
+        compress: false,
+        max_message: 64 << 20,
+    };
     while let Some(arg) = args.next() {
         let mut value = || {
             args.next()
@@ -207,16 +243,19 @@ fn main() -> Result<(), Error> {
             }
             ("client", "--ca") => cas.push(value()?),
             ("client", "--ignore-ssl-errors") => ignore_ssl_errors = true,
+            (_, "--compress") => common.compress = true,
+            (_, "--max-message") => common.max_message = value()?.parse()?,
             ("client", _) if url.is_none() && !arg.starts_with("--") => url = Some(arg),
             _ => return Err(format!("unexpected argument {arg:?}\n{USAGE}").into()),
         }
     }
     match mode.as_str() {
-        "server" => server(port, tls),
+        "server" => server(port, tls, common),
         "client" => client(
             &url.ok_or_else(|| format!("client needs a URL\n{USAGE}"))?,
             &cas,
             ignore_ssl_errors,
+            common,
         ),
         _ => Err(USAGE.into()),
     }

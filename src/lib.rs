@@ -97,7 +97,7 @@ mod websocket;
 pub(crate) use signal::signal_signature;
 
 pub use error::SocketError;
-pub use protocol::CloseCode;
+pub use protocol::{CloseCode, CompressionOptions, DeflateParams};
 pub use request::{Authenticator, HandshakeOptions, Request, Version};
 pub use server::{CorsAuthenticator, SslMode, WebSocketServer};
 /// The `url` crate, whose `Url` type `open_url` and `Request` take.

@@ -1,6 +1,8 @@
 //! The opening request and its options: Qt's `QNetworkRequest` (as far as
 //! a WebSocket uses it) and `QWebSocketHandshakeOptions`.
 
+use crate::protocol::CompressionOptions;
+
 /// A URL and the headers to send with its upgrade request, in order.
 ///
 /// ```
@@ -169,6 +171,7 @@ impl Request {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct HandshakeOptions {
     subprotocols: Vec<String>,
+    compression: Option<CompressionOptions>,
 }
 
 impl HandshakeOptions {
@@ -226,6 +229,39 @@ impl HandshakeOptions {
     /// ```
     pub fn subprotocols(&self) -> &[String] {
         &self.subprotocols
+    }
+
+    /// Offers permessage-deflate (RFC 7692) with `options` (beyond Qt, which
+    /// speaks no extension); returns the options, for chaining. Off unless
+    /// set. The server may decline: then the connection is uncompressed, and
+    /// [`WebSocket::compression`](crate::WebSocket::compression) says `None`.
+    ///
+    /// ```
+    /// use qwebsocket::testing::FakeReactor;
+    /// use qwebsocket::{CompressionOptions, HandshakeOptions, WebSocket};
+    /// let reactor = FakeReactor::new();
+    /// let ws = WebSocket::new(reactor.event_loop());
+    /// let options = HandshakeOptions::new().with_compression(CompressionOptions::enabled());
+    /// ws.open_with_options("ws://127.0.0.1/", &options).unwrap();
+    /// let server = reactor.accept_websocket();
+    /// let offer = server.upgrade_request().unwrap().extensions;
+    /// assert_eq!(offer, ["permessage-deflate; client_max_window_bits"]);
+    /// ```
+    pub fn with_compression(mut self, options: CompressionOptions) -> HandshakeOptions {
+        self.compression = Some(options);
+        self
+    }
+
+    /// The permessage-deflate options to offer, if set (and enabled).
+    ///
+    /// ```
+    /// use qwebsocket::{CompressionOptions, HandshakeOptions};
+    /// assert_eq!(HandshakeOptions::new().compression(), None);
+    /// let o = HandshakeOptions::new().with_compression(CompressionOptions::enabled());
+    /// assert!(o.compression().unwrap().enabled);
+    /// ```
+    pub fn compression(&self) -> Option<&CompressionOptions> {
+        self.compression.as_ref().filter(|c| c.enabled)
     }
 }
 

@@ -463,6 +463,7 @@ impl WebSocket {
                 &st.origin,
                 &st.requested_subprotocols,
                 &st.extra_headers,
+                st.compression.as_deref(),
             )
         };
         let tls = if secure {
@@ -549,7 +550,11 @@ impl WebSocket {
         url: &str,
         options: &HandshakeOptions,
     ) -> Result<(), SocketError> {
-        self.shared.st.borrow_mut().requested_subprotocols = options.subprotocols().to_vec();
+        {
+            let mut st = self.shared.st.borrow_mut();
+            st.requested_subprotocols = options.subprotocols().to_vec();
+            st.compression = options.compression().cloned().map(Box::new);
+        }
         self.open(url)
     }
 
@@ -578,7 +583,11 @@ impl WebSocket {
         request: &Request,
         options: &HandshakeOptions,
     ) -> Result<(), SocketError> {
-        self.shared.st.borrow_mut().requested_subprotocols = options.subprotocols().to_vec();
+        {
+            let mut st = self.shared.st.borrow_mut();
+            st.requested_subprotocols = options.subprotocols().to_vec();
+            st.compression = options.compression().cloned().map(Box::new);
+        }
         self.open_request(request)
     }
 
@@ -640,8 +649,44 @@ impl WebSocket {
     /// ```
     pub fn handshake_options(&self) -> HandshakeOptions {
         let mut o = HandshakeOptions::new();
-        o.set_subprotocols(self.shared.st.borrow().requested_subprotocols.clone());
+        let st = self.shared.st.borrow();
+        o.set_subprotocols(st.requested_subprotocols.clone());
+        if let Some(c) = st.compression.as_deref() {
+            o = o.with_compression(c.clone());
+        }
         o
+    }
+
+    /// The permessage-deflate parameters this connection agreed on (RFC
+    /// 7692), or `None` when it is not compressed: not offered
+    /// ([`HandshakeOptions::with_compression`]), not accepted
+    /// ([`WebSocketServer::set_compression`](crate::WebSocketServer::set_compression)),
+    /// or not connected. Its `Display` is the extension entry the server
+    /// answered with (parameters at their defaults left out).
+    ///
+    /// ```
+    /// use qwebsocket::testing::FakeReactor;
+    /// use qwebsocket::{CompressionOptions, HandshakeOptions, SslMode, WebSocket, WebSocketServer};
+    /// let reactor = FakeReactor::new();
+    /// let server = WebSocketServer::new(reactor.event_loop(), "", SslMode::NonSecureMode);
+    /// server.set_compression(CompressionOptions { server_no_context_takeover: true, ..CompressionOptions::enabled() });
+    /// server.listen("127.0.0.1".parse().unwrap(), 80).unwrap();
+    /// let client = WebSocket::new(reactor.event_loop());
+    /// assert_eq!(client.compression(), None);
+    /// let options = HandshakeOptions::new().with_compression(CompressionOptions::enabled());
+    /// client.open_with_options("ws://127.0.0.1/", &options).unwrap();
+    /// reactor.run_until_idle();
+    /// let params = client.compression().unwrap();
+    /// assert!(params.server_no_context_takeover);
+    /// assert_eq!(params.to_string(), "permessage-deflate; server_no_context_takeover");
+    /// ```
+    pub fn compression(&self) -> Option<crate::protocol::DeflateParams> {
+        self.shared
+            .st
+            .borrow()
+            .session
+            .as_ref()
+            .and_then(|s| s.compression())
     }
 
     /// The protocol version: always 13 ([`Version::V13`], RFC 6455), the
@@ -2510,7 +2555,9 @@ impl WebSocket {
 
     /// Emitted with each text frame and whether it is the message's last.
     /// A code point split across frames is delivered with the frame that
-    /// finishes it (Qt 6.4 to 6.11 failed such messages with 1007).
+    /// finishes it (Qt 6.4 to 6.11 failed such messages with 1007). With
+    /// permessage-deflate, a frame carries the text its compressed bytes
+    /// inflate to (whole characters only; it may be empty).
     ///
     /// ```
     /// # use qwebsocket::testing::FakeReactor;
@@ -2541,6 +2588,8 @@ impl WebSocket {
     }
 
     /// Emitted with each binary frame and whether it is the message's last.
+    /// With permessage-deflate, a frame carries the bytes its compressed
+    /// bytes inflate to.
     ///
     /// ```
     /// # use qwebsocket::testing::FakeReactor;

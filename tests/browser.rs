@@ -32,7 +32,7 @@ use base64::Engine as _;
 use json::Json;
 use qwebsocket::event_loop::EventLoop;
 use qwebsocket::ssl::SslConfiguration;
-use qwebsocket::{CloseCode, SslMode, WebSocket, WebSocketServer};
+use qwebsocket::{CloseCode, CompressionOptions, SslMode, WebSocket, WebSocketServer};
 use rcgen::PublicKeyData as _;
 use std::cell::RefCell;
 use std::io::{ErrorKind, Read, Write};
@@ -57,12 +57,6 @@ const SERVER_TEXT_REPEAT: usize = 500;
 /// The close each side starts.
 const PAGE_CLOSE: (u16, &str) = (4001, "bye from the page ✓");
 const SERVER_CLOSE: (u16, &str) = (4002, "bye from the server ✓");
-
-/// Whether the servers negotiate permessage-deflate. qwebsocket has no
-/// compression yet: the browser offers it and the servers decline (no
-/// `Sec-WebSocket-Extensions` in the response), so the page sees
-/// `extensions == ""`. See `start_server`.
-const COMPRESSION: bool = false;
 
 // ----- the payloads ----------------------------------------------------------------
 
@@ -182,6 +176,8 @@ struct Seen {
     origin: Option<String>,
     user_agent: Option<String>,
     extensions_offer: Option<String>,
+    /// What the server agreed to (`WebSocket::compression`).
+    compression: Option<String>,
     messages: Vec<Message>,
     /// Each pong: its payload and round trip.
     pongs: Vec<(Vec<u8>, Duration)>,
@@ -203,17 +199,15 @@ struct ServerSide {
 /// This is the one place where the servers are made, for `ws://` and
 /// `wss://` alike.
 ///
-/// permessage-deflate: once `WebSocketServer` has its compression setter,
-/// switch it on here, right after `WebSocketServer::new` (e.g.
-/// `server.set_compression(...)`), and set `COMPRESSION` to true: the test
-/// then asserts that the page's `ws.extensions` (the response's
-/// `Sec-WebSocket-Extensions`) names permessage-deflate on every connection.
+/// permessage-deflate is on: the browser offers it, and every connection
+/// must negotiate it (checked on both ends).
 fn start_server(ev: &EventLoop, ssl: Option<SslConfiguration>) -> ServerSide {
     let mode = match ssl {
         Some(_) => SslMode::SecureMode,
         None => SslMode::NonSecureMode,
     };
     let server = WebSocketServer::new(ev, "browser test", mode);
+    server.set_compression(CompressionOptions::enabled());
     if let Some(config) = ssl {
         server.set_ssl_configuration(config);
     }
@@ -250,6 +244,7 @@ fn watch(ws: &WebSocket) -> Rc<RefCell<Seen>> {
         origin: header("Origin"),
         user_agent: header("User-Agent"),
         extensions_offer: header("Sec-WebSocket-Extensions"),
+        compression: ws.compression().map(|c| c.to_string()),
         ..Seen::default()
     }));
     let echo = seen.borrow().resource == "/echo";
@@ -782,14 +777,10 @@ fn chromium_talks_to_our_servers_over_ws_and_wss() {
         let name = text(result, "name");
         for key in ["echoExtensions", "ctlExtensions"] {
             let extensions = text(result, key);
-            if COMPRESSION {
-                assert!(
-                    extensions.starts_with("permessage-deflate"),
-                    "{name} {key}: {extensions:?}"
-                );
-            } else {
-                assert_eq!(extensions, "", "{name} {key}: nothing was negotiated");
-            }
+            assert!(
+                extensions.starts_with("permessage-deflate"),
+                "{name} {key}: {extensions:?}"
+            );
         }
         assert_eq!(text(result, "echoProtocol"), "", "{name}: no subprotocol");
         let echoes = array(result, "echoes");
@@ -850,6 +841,11 @@ fn chromium_talks_to_our_servers_over_ws_and_wss() {
             assert!(
                 offer.contains("permessage-deflate") && offer.contains("client_max_window_bits"),
                 "{what}: the browser offers permessage-deflate: {offer:?}"
+            );
+            let agreed = s.compression.as_deref().unwrap_or_default();
+            assert!(
+                agreed.starts_with("permessage-deflate"),
+                "{what}: the server agreed to compression: {agreed:?}"
             );
         }
         let echo = seen[0].borrow();

@@ -243,6 +243,8 @@ fn resolve(s: &mut Session, input: &[u8], d: &Data) -> Vec<u8> {
     match d {
         Data::Input(r) => input[r.clone()].to_vec(),
         Data::Scratch => s.frame_scratch().to_vec(),
+        // Only with compression, which these tests do not negotiate.
+        Data::Inflated(r) => s.message_buffer()[r.clone()].to_vec(),
         Data::Message => {
             let m = s.take_message();
             let copy = m.clone();

@@ -99,6 +99,8 @@ impl Processor {
         match d {
             Data::Input(r) => self.buf[r.clone()].to_vec(),
             Data::Scratch => self.s.frame_scratch().to_vec(),
+            // Only with compression, which these tests do not negotiate.
+            Data::Inflated(r) => self.s.message_buffer()[r.clone()].to_vec(),
             Data::Message => self.s.take_message(),
         }
     }

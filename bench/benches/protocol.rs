@@ -1,21 +1,27 @@
 //! Micro-benchmarks of qwebsocket's sans-I/O core (`qwebsocket::protocol`):
 //! frame header parsing, unmasking (next to `memcpy` of the same buffer),
-//! UTF-8 validation (next to `std::str::from_utf8` and `simdutf8`), and the
-//! parsing of both sides of the upgrade handshake.
+//! UTF-8 validation (next to `std::str::from_utf8` and `simdutf8`), the
+//! parsing of both sides of the upgrade handshake, and permessage-deflate:
+//! a server session sending and a client session receiving a realistic JSON
+//! stream, plain and compressed (the compression ratio is printed once).
 //!
 //! ```text
 //! CARGO_TARGET_DIR=target/bench cargo bench --manifest-path bench/Cargo.toml
 //! ```
 
 use bench::payload;
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use qwebsocket::protocol::FrameHeader;
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use qwebsocket::protocol::handshake::client::{ClientRequest, parse_response};
 use qwebsocket::protocol::handshake::server::parse_request;
 use qwebsocket::protocol::handshake::{MAX_HEADER_BLOCK, accept_key};
 use qwebsocket::protocol::mask::apply_mask;
+use qwebsocket::protocol::session::{Data, MessageKind};
 use qwebsocket::protocol::utf8::Utf8Validator;
+use qwebsocket::protocol::{
+    CompressionOptions, DeflateParams, FrameHeader, Role, Session, SessionConfig, SessionEvent,
+};
 use std::hint::black_box;
+use std::time::Instant;
 
 fn frame_header(c: &mut Criterion) {
     let mut g = c.benchmark_group("frame_header_parse");
@@ -157,5 +163,156 @@ fn handshake(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, frame_header, unmask, utf8, handshake);
+/// A stream of JSON events as a live dashboard or a chat sends them: 400
+/// messages of about 250 bytes, fields and most values repeating from one
+/// message to the next, numbers varying (deterministic).
+fn json_stream() -> Vec<String> {
+    let mut x: u32 = 0x9e37_79b9;
+    let mut next = move |n: u32| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x % n
+    };
+    let symbols = ["ACME", "GLOBX", "INITECH", "UMBRL", "HOOLI", "STARK"];
+    let venues = ["XNAS", "XNYS", "BATS"];
+    (0..400)
+        .map(|i| {
+            format!(
+                r#"{{"type":"trade","seq":{i},"symbol":"{}","venue":"{}","price":{}.{:02},"size":{},"side":"{}","ts":"2026-11-26T02:{:02}:{:02}.{:03}Z","conditions":["regular","{}"],"trader":{{"id":{},"desk":"equities-{}"}}}}"#,
+                symbols[next(6) as usize],
+                venues[next(3) as usize],
+                100 + next(50),
+                next(100),
+                100 * (1 + next(20)),
+                if next(2) == 0 { "buy" } else { "sell" },
+                next(60),
+                next(60),
+                next(1000),
+                if next(4) == 0 { "odd-lot" } else { "round-lot" },
+                1000 + next(40),
+                next(5),
+            )
+        })
+        .collect()
+}
+
+/// A server session (sending) and a client session (receiving), with
+/// permessage-deflate at `level` if given.
+fn deflate_pair(level: Option<u32>, no_context_takeover: bool) -> (Session, Session) {
+    let now = Instant::now();
+    let mut server = Session::new(Role::Server, SessionConfig::default(), now);
+    let mut client = Session::new(Role::Client, SessionConfig::default(), now);
+    if let Some(level) = level {
+        let options = CompressionOptions {
+            level,
+            ..CompressionOptions::enabled()
+        };
+        let params = DeflateParams {
+            server_no_context_takeover: no_context_takeover,
+            ..DeflateParams::default()
+        };
+        server.set_compression(params, &options);
+        client.set_compression(params, &options);
+    }
+    (server, client)
+}
+
+/// The server sends every message; returns the bytes it queued.
+fn send_all(server: &mut Session, stream: &[String]) -> usize {
+    let mut total = 0;
+    for m in stream {
+        server
+            .send_message(MessageKind::Text, m.as_bytes(), 1 << 20)
+            .expect("open session");
+        total += server.queued();
+        server.consume_output(server.queued());
+    }
+    total
+}
+
+/// The client reads every message of `wire`; returns the payload bytes.
+fn receive_all(client: &mut Session, wire: &mut [u8]) -> usize {
+    let now = Instant::now();
+    let mut start = 0;
+    let mut total = 0;
+    while start < wire.len() {
+        let (used, event) = client.read_event(&mut wire[start..], now);
+        match event {
+            Some(SessionEvent::Frame {
+                message: Some(Data::Input(r)),
+                ..
+            }) => total += r.len(),
+            Some(SessionEvent::Frame {
+                message: Some(Data::Message),
+                ..
+            }) => {
+                let m = client.take_message();
+                total += m.len();
+                client.restore_message_buffer(m);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        start += used;
+    }
+    total
+}
+
+fn permessage_deflate(c: &mut Criterion) {
+    let stream = json_stream();
+    let bytes: usize = stream.iter().map(String::len).sum();
+    let modes: [(&str, Option<u32>, bool); 5] = [
+        ("plain", None, false),
+        ("deflate level 1", Some(1), false),
+        ("deflate level 6", Some(6), false),
+        ("deflate level 9", Some(9), false),
+        ("deflate level 1, no context takeover", Some(1), true),
+    ];
+    let mut g = c.benchmark_group("permessage_deflate_send_json_stream");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    for (name, level, nct) in modes {
+        let (mut server, _) = deflate_pair(level, nct);
+        let wire = send_all(&mut server, &stream);
+        println!(
+            "permessage-deflate, {name}: {bytes} bytes of JSON in {} messages -> {wire} bytes on the wire ({:.1}%)",
+            stream.len(),
+            100.0 * wire as f64 / bytes as f64
+        );
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter(|| send_all(&mut server, black_box(&stream)))
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("permessage_deflate_receive_json_stream");
+    g.throughput(Throughput::Bytes(bytes as u64));
+    for (name, level, nct) in modes {
+        let (mut server, _) = deflate_pair(level, nct);
+        let mut wire = Vec::new();
+        for m in &stream {
+            server
+                .send_message(MessageKind::Text, m.as_bytes(), 1 << 20)
+                .expect("open session");
+            wire.extend_from_slice(server.pending_output());
+            server.consume_output(server.queued());
+        }
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_batched_ref(
+                || (deflate_pair(level, nct).1, wire.clone()),
+                |(client, wire)| receive_all(client, wire),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    frame_header,
+    unmask,
+    utf8,
+    handshake,
+    permessage_deflate
+);
 criterion_main!(benches);

@@ -6,6 +6,7 @@
 //! timeout rules. Every RFC 6455 rule of the crate lives here.
 
 pub mod close;
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod mask;
@@ -13,6 +14,7 @@ pub mod session;
 pub mod utf8;
 
 pub use close::CloseCode;
+pub use deflate::{CompressionOptions, DeflateParams};
 pub use frame::{FrameHeader, OpCode};
 pub use session::{Session, SessionConfig, SessionEvent};
 

@@ -28,6 +28,7 @@
 //! ```
 
 use super::close::{encode_close_payload, parse_close_payload, truncate_reason};
+use super::deflate::{Codec, CompressionOptions, DeflateParams};
 use super::frame::{FrameHeader, MAX_CONTROL_PAYLOAD, MAX_HEADER_LEN, OpCode};
 use super::mask::apply_mask;
 use super::utf8::{Utf8Validator, invalid_utf8_error};
@@ -132,6 +133,11 @@ pub enum Data {
     /// The session's frame scratch buffer ([`Session::frame_scratch`]): the text of a
     /// frame that begins with the end of a code point split across frames.
     Scratch,
+    /// A range of the session's message buffer ([`Session::message_buffer`],
+    /// or the buffer [`Session::take_message`] returns with the last frame):
+    /// the inflated bytes of one frame of a compressed message (for text,
+    /// whole code points only).
+    Inflated(Range<usize>),
 }
 
 /// Something the peer did.
@@ -320,6 +326,8 @@ pub struct Session {
     /// Keepalive: a ping awaits its pong since then.
     awaiting_pong: Option<Instant>,
     keepalive_count: u32,
+    /// permessage-deflate, when negotiated: `None` costs one pointer.
+    deflate: Option<Box<Codec>>,
 }
 
 impl std::fmt::Debug for Session {
@@ -392,7 +400,69 @@ impl Session {
             last_keepalive: now,
             awaiting_pong: None,
             keepalive_count: 0,
+            deflate: None,
         }
+    }
+
+    /// Turns permessage-deflate on with the parameters both ends agreed on
+    /// in the handshake (see
+    /// [`handshake::deflate`](crate::protocol::handshake::deflate)) and our
+    /// `options` (threshold and level). From then on a data frame may carry
+    /// RSV1, messages of at least `options.threshold` bytes are compressed,
+    /// and compressed messages are inflated before they are delivered (as
+    /// [`Data::Inflated`] frames and a [`Data::Message`]). The DEFLATE state is
+    /// made on first use. Call it before any frame is read or sent.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::{Data, MessageKind};
+    /// use qwebsocket::protocol::{CompressionOptions, DeflateParams, Role, Session, SessionConfig, SessionEvent};
+    /// let now = std::time::Instant::now();
+    /// let mut client = Session::new(Role::Client, SessionConfig::default(), now);
+    /// client.set_compression(DeflateParams::default(), &CompressionOptions::enabled());
+    /// // "Hello", compressed by the server (RFC 7692 §7.2.3.1).
+    /// let mut input = [0xc1, 0x07, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    /// let (_, event) = client.read_event(&mut input, now);
+    /// assert!(matches!(event, Some(SessionEvent::Frame { message: Some(Data::Message), .. })));
+    /// assert_eq!(client.take_message(), b"Hello");
+    /// assert_eq!(client.compression(), Some(DeflateParams::default()));
+    /// ```
+    pub fn set_compression(&mut self, params: DeflateParams, options: &CompressionOptions) {
+        self.deflate = Some(Box::new(Codec::new(params, self.role, options)));
+    }
+
+    /// The permessage-deflate parameters in force, if any.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let s = Session::new(Role::Server, SessionConfig::default(), std::time::Instant::now());
+    /// assert_eq!(s.compression(), None);
+    /// ```
+    pub fn compression(&self) -> Option<DeflateParams> {
+        self.deflate.as_ref().map(|c| *c.params())
+    }
+
+    /// The message buffer: the inflated bytes of the compressed message
+    /// being received so far, which [`Data::Inflated`] ranges of its frames
+    /// (before the last) point into.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::session::Data;
+    /// use qwebsocket::protocol::{CompressionOptions, DeflateParams, Role, Session, SessionConfig, SessionEvent};
+    /// let now = std::time::Instant::now();
+    /// let mut client = Session::new(Role::Client, SessionConfig::default(), now);
+    /// client.set_compression(DeflateParams::default(), &CompressionOptions::enabled());
+    /// // The compressed "Hello" of RFC 7692 §7.2.3.1, in two frames.
+    /// let mut input = [0x41, 0x03, 0xf2, 0x48, 0xcd, 0x80, 0x04, 0xc9, 0xc9, 0x07, 0x00];
+    /// let (used, event) = client.read_event(&mut input, now);
+    /// let Some(SessionEvent::Frame { frame: Data::Inflated(r), is_last: false, .. }) = event else { panic!("{event:?}") };
+    /// assert_eq!(&client.message_buffer()[r], b"He");
+    /// let (_, event) = client.read_event(&mut input[used..], now);
+    /// let Some(SessionEvent::Frame { frame: Data::Inflated(r), is_last: true, .. }) = event else { panic!("{event:?}") };
+    /// let message = client.take_message();
+    /// assert_eq!((&message[..], &message[r]), (&b"Hello"[..], &b"llo"[..]));
+    /// ```
+    pub fn message_buffer(&self) -> &[u8] {
+        &self.message
     }
 
     /// The role this session plays, as given to [`Session::new`].
@@ -854,7 +924,8 @@ impl Session {
         let mut inc = match self.incoming {
             Some(inc) => inc,
             None => {
-                let Some((header, header_len)) = FrameHeader::parse(input, 0)? else {
+                let allowed_rsv = if self.deflate.is_some() { 0b100 } else { 0 };
+                let Some((header, header_len)) = FrameHeader::parse(input, allowed_rsv)? else {
                     // Part of a header is an incomplete frame too (timeout applies).
                     if !input.is_empty() && !self.partial_header {
                         self.partial_header = true;
@@ -874,7 +945,7 @@ impl Session {
                     carry_len: 0,
                 };
                 let p = self.utf8.pending();
-                if self.is_text_frame(&header) && !p.is_empty() {
+                if self.checks_raw_text(&header) && !p.is_empty() {
                     inc.carry[..p.len()].copy_from_slice(p);
                     inc.carry_len = p.len() as u8;
                 }
@@ -891,7 +962,7 @@ impl Session {
             if let Some(key) = inc.header.mask {
                 apply_mask(chunk, key, inc.checked);
             }
-            if self.is_text_frame(&inc.header) {
+            if self.checks_raw_text(&inc.header) {
                 self.utf8.feed(chunk)?;
             }
             inc.checked = available;
@@ -908,6 +979,12 @@ impl Session {
         let payload = start..end;
         let event = self.complete_frame(&inc, input, payload)?;
         Ok((end, event))
+    }
+
+    /// True for a text frame whose payload is checked as it arrives: not
+    /// one of a compressed message, whose text is checked once inflated.
+    fn checks_raw_text(&self, h: &FrameHeader) -> bool {
+        self.is_text_frame(h) && !self.deflate.as_ref().is_some_and(|d| d.rx_compressed)
     }
 
     fn is_text_frame(&self, h: &FrameHeader) -> bool {
@@ -956,10 +1033,28 @@ impl Session {
                 }
                 self.message_len = 0;
                 self.utf8.reset();
+                if let Some(d) = self.deflate.as_mut() {
+                    d.rx_compressed = h.rsv & 0b100 != 0;
+                    d.delivered = 0;
+                }
             }
             _ => {}
         }
-        if !h.opcode.is_control() && self.message_len + h.payload_len > self.config.max_message_size
+        if h.rsv != 0 && !matches!(h.opcode, OpCode::Text | OpCode::Binary) {
+            // Only the first frame of a message may say "compressed".
+            return Err(ProtocolError::new(
+                CloseCode::ProtocolError,
+                if h.opcode.is_control() {
+                    "Rsv1 is set on a control frame."
+                } else {
+                    "Rsv1 is set on a continuation frame."
+                },
+            ));
+        }
+        let compressed = self.deflate.as_ref().is_some_and(|d| d.rx_compressed);
+        if !h.opcode.is_control()
+            && !compressed
+            && self.message_len + h.payload_len > self.config.max_message_size
         {
             return Err(ProtocolError::new(
                 CloseCode::TooMuchData,
@@ -1016,10 +1111,13 @@ impl Session {
                     OpCode::Binary => MessageKind::Binary,
                     _ => self.message_kind.unwrap_or(MessageKind::Binary),
                 };
+                let first = h.opcode != OpCode::Continuation;
+                if self.deflate.as_ref().is_some_and(|d| d.rx_compressed) {
+                    return self.inflate_frame(kind, first, h.fin, &input[payload]);
+                }
                 if h.fin && kind == MessageKind::Text && !self.utf8.is_complete() {
                     return Err(invalid_utf8_error());
                 }
-                let first = h.opcode != OpCode::Continuation;
                 self.message_len += payload.len() as u64;
                 // The frame's deliverable bytes.
                 let frame_data = if kind == MessageKind::Text
@@ -1068,6 +1166,48 @@ impl Session {
         }
     }
 
+    /// The data frame of a compressed message: inflated into the message
+    /// buffer (bounded by the message size limit), text checked there.
+    fn inflate_frame(
+        &mut self,
+        kind: MessageKind,
+        first: bool,
+        fin: bool,
+        payload: &[u8],
+    ) -> Result<Option<SessionEvent>, ProtocolError> {
+        let Some(codec) = self.deflate.as_mut() else {
+            return Ok(None);
+        };
+        if first {
+            self.message_kind = Some(kind);
+            self.message.clear();
+        }
+        let limit = usize::try_from(self.config.max_message_size).unwrap_or(usize::MAX);
+        let before = self.message.len();
+        codec.inflate(payload, fin, &mut self.message, limit)?;
+        let mut end = self.message.len();
+        if kind == MessageKind::Text {
+            self.utf8.feed(&self.message[before..])?;
+            if fin && !self.utf8.is_complete() {
+                return Err(invalid_utf8_error());
+            }
+            end -= self.utf8.pending().len();
+        }
+        let start = codec.delivered.min(end);
+        codec.delivered = end;
+        if fin {
+            self.message_kind = None;
+            codec.rx_compressed = false;
+            codec.trim_scratch();
+        }
+        Ok(Some(SessionEvent::Frame {
+            kind,
+            frame: Data::Inflated(start..end),
+            is_last: fin,
+            message: fin.then_some(Data::Message),
+        }))
+    }
+
     fn fail(&mut self, e: &ProtocolError) {
         if self.close == CloseState::Open {
             let mut body = Vec::with_capacity(2 + e.reason.len());
@@ -1086,13 +1226,17 @@ impl Session {
     }
 
     fn queue_frame_parts(&mut self, opcode: OpCode, fin: bool, payload: &[u8]) {
+        self.queue_frame_rsv(opcode, fin, 0, payload);
+    }
+
+    fn queue_frame_rsv(&mut self, opcode: OpCode, fin: bool, rsv: u8, payload: &[u8]) {
         let mask = match self.role {
             Role::Client => Some(self.masks.get_or_insert_with(random_masks)()),
             Role::Server => None,
         };
         let header = FrameHeader {
             fin,
-            rsv: 0,
+            rsv,
             opcode,
             mask,
             payload_len: payload.len() as u64,
@@ -1132,20 +1276,34 @@ impl Session {
             MessageKind::Text => OpCode::Text,
             MessageKind::Binary => OpCode::Binary,
         };
+        if let Some(mut codec) = self.deflate.take() {
+            if let Some(compressed) = codec.compress(payload) {
+                self.queue_message(first_op, 0b100, compressed, frame_size);
+                codec.trim_scratch();
+                self.deflate = Some(codec);
+                return Ok(());
+            }
+            self.deflate = Some(codec);
+        }
+        self.queue_message(first_op, 0, payload, frame_size);
+        Ok(())
+    }
+
+    /// Queues a message in frames of at most `frame_size` bytes, `rsv` on
+    /// the first.
+    fn queue_message(&mut self, first_op: OpCode, rsv: u8, payload: &[u8], frame_size: usize) {
         if payload.is_empty() {
-            self.queue_frame_parts(first_op, true, payload);
-            return Ok(());
+            self.queue_frame_rsv(first_op, true, rsv, payload);
+            return;
         }
         let count = payload.len().div_ceil(frame_size);
         for (i, chunk) in payload.chunks(frame_size).enumerate() {
-            let op = if i == 0 {
-                first_op
+            if i == 0 {
+                self.queue_frame_rsv(first_op, count == 1, rsv, chunk);
             } else {
-                OpCode::Continuation
-            };
-            self.queue_frame_parts(op, i + 1 == count, chunk);
+                self.queue_frame_parts(OpCode::Continuation, i + 1 == count, chunk);
+            }
         }
-        Ok(())
     }
 
     /// Sends a message like [`Session::send_message`], but hands the frames
@@ -1154,7 +1312,8 @@ impl Session {
     /// many bytes it took; only the rest is queued. Returns the bytes
     /// `write` took. It is meant for large messages from a server: a client
     /// masks every frame (a copy anyway), and when output is already queued,
-    /// or the message has more than 16 frames, the message is queued as
+    /// the message has more than 16 frames, or compression is on (the
+    /// compressed bytes are a copy anyway), the message is queued as
     /// `send_message` does and `write` is not called.
     ///
     /// ```
@@ -1187,7 +1346,11 @@ impl Session {
         }
         let frame_size = frame_size.max(1);
         let count = payload.len().div_ceil(frame_size).max(1);
-        if self.role == Role::Client || self.queued() > 0 || count > MOST_FRAMES {
+        if self.role == Role::Client
+            || self.queued() > 0
+            || count > MOST_FRAMES
+            || self.deflate.is_some()
+        {
             self.send_message(kind, payload, frame_size)?;
             return Ok(0);
         }
@@ -1242,7 +1405,9 @@ impl Session {
     /// selects the opcode (text/binary, else continuation), `fin` ends it.
     /// The caller keeps the pieces in order and, for text, valid UTF-8 as a
     /// whole; control frames may go between them. Fails with
-    /// [`SendError::Closing`] once a close frame was sent or received.
+    /// [`SendError::Closing`] once a close frame was sent or received. With
+    /// permessage-deflate on, such a message goes out uncompressed (RSV1
+    /// clear), which RFC 7692 allows for any message.
     ///
     /// ```
     /// use qwebsocket::protocol::session::MessageKind;

@@ -16,7 +16,7 @@ use crate::event_loop::{self, EventLoop, IoHandler, LoopInner, TimerId};
 use crate::protocol::handshake::client::{ClientRequest, generate_key, parse_response};
 pub(crate) use crate::protocol::handshake::server::parse_request as parse_server_head;
 use crate::protocol::handshake::server::{
-    ServerRequest, accept_response, error_response, parse_request,
+    ServerRequest, accept_response_with_extensions, error_response, parse_request,
 };
 use crate::protocol::session::{CloseState, Data, MessageKind, SendError};
 use crate::protocol::{CloseCode, Role, Session, SessionConfig, SessionEvent};
@@ -99,6 +99,9 @@ pub(crate) struct Inner {
     pub(crate) origin: String,
     pub(crate) extra_headers: Vec<(String, String)>,
     pub(crate) requested_subprotocols: Vec<String>,
+    /// Client: the permessage-deflate options to offer (boxed: most sockets
+    /// never compress).
+    pub(crate) compression: Option<Box<crate::protocol::CompressionOptions>>,
     pub(crate) subprotocol: Option<String>,
     /// The limits and timeouts while no session holds them (a session
     /// holds its own); `None` means the defaults. See [`Inner::config`].
@@ -312,6 +315,7 @@ impl Shared {
                 origin: String::new(),
                 extra_headers: Vec::new(),
                 requested_subprotocols: Vec::new(),
+                compression: None,
                 subprotocol: None,
                 config: None,
                 outgoing_frame_size: crate::websocket::DEFAULT_OUTGOING_FRAME_SIZE,
@@ -1605,6 +1609,10 @@ impl Shared {
                     let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
                     let mut session = st.new_session(Role::Client, now);
                     session.set_mask_source(st.mask_generator.clone().map(mask_source));
+                    let offered = st.request.as_ref().and_then(|r| r.compression.as_ref());
+                    if let (Some(params), Some(options)) = (resp.compression, offered) {
+                        session.set_compression(params, options);
+                    }
                     st.session = Some(session);
                     st.phase = Phase::Open;
                     st.deadline = None;
@@ -1668,7 +1676,13 @@ impl Shared {
                 "Authorization".to_owned(),
                 crate::request::basic_authorization(&user, &password),
             ));
-            build_request(&url, &st.origin, &st.requested_subprotocols, &headers)
+            build_request(
+                &url,
+                &st.origin,
+                &st.requested_subprotocols,
+                &headers,
+                st.compression.as_deref(),
+            )
         };
         let Ok(request) = request else {
             return fail(self);
@@ -1728,16 +1742,22 @@ impl Shared {
                         self.reject(response);
                         false
                     }
-                    Ok((subprotocol, name)) => {
+                    Ok((subprotocol, name, deflate)) => {
                         let now = std::time::SystemTime::now();
-                        let response =
-                            match accept_response(&req, subprotocol.as_deref(), &name, now) {
-                                Ok(r) => r,
-                                Err(_) => {
-                                    self.reject(error_response(500, &[]));
-                                    return false;
-                                }
-                            };
+                        let answer = deflate.as_ref().map(|(_, answer, _)| answer.as_str());
+                        let response = match accept_response_with_extensions(
+                            &req,
+                            subprotocol.as_deref(),
+                            answer,
+                            &name,
+                            now,
+                        ) {
+                            Ok(r) => r,
+                            Err(_) => {
+                                self.reject(error_response(500, &[]));
+                                return false;
+                            }
+                        };
                         let now = self.event_loop().map_or_else(Instant::now, |e| e.now());
                         {
                             let mut st = self.st.borrow_mut();
@@ -1751,7 +1771,11 @@ impl Shared {
                             // request_url() is rebuilt from the head when asked.
                             st.server_secure = secure;
                             st.server_local = st.local;
-                            st.session = Some(st.new_session(Role::Server, now));
+                            let mut session = st.new_session(Role::Server, now);
+                            if let Some((params, _, options)) = &deflate {
+                                session.set_compression(*params, options);
+                            }
+                            st.session = Some(session);
                             st.phase = Phase::Pending;
                             st.deadline = None;
                             st.state = SocketState::Connected;
@@ -1838,11 +1862,37 @@ impl Shared {
                 .map(|s| s.frame_scratch().to_vec()),
             _ => None,
         };
+        // A frame of a compressed message before its last: its inflated
+        // bytes are copied out of the session only for frame slots.
+        let inflated = match &event {
+            SessionEvent::Frame {
+                kind,
+                frame: Data::Inflated(r),
+                message: None,
+                ..
+            } if match kind {
+                MessageKind::Text => self.sig.text_frame_received.slot_count() > 0,
+                MessageKind::Binary => self.sig.binary_frame_received.slot_count() > 0,
+            } =>
+            {
+                self.st
+                    .borrow()
+                    .session
+                    .as_ref()
+                    .and_then(|s| s.message_buffer().get(r.clone()).map(<[u8]>::to_vec))
+            }
+            _ => None,
+        };
         let slice = |d: &Data| -> &[u8] {
             match d {
                 Data::Input(r) => buf.get(base + r.start..base + r.end).unwrap_or(&[]),
                 Data::Message => message.as_deref().unwrap_or(&[]),
                 Data::Scratch => scratch.as_deref().unwrap_or(&[]),
+                Data::Inflated(r) => match (&message, &inflated) {
+                    (Some(m), _) => m.get(r.clone()).unwrap_or(&[]),
+                    (None, Some(f)) => f,
+                    (None, None) => &[],
+                },
             }
         };
         let ws = self.handle();
@@ -2338,6 +2388,7 @@ pub(crate) fn build_request(
     origin: &str,
     subprotocols: &[String],
     headers: &[(String, String)],
+    compression: Option<&crate::protocol::CompressionOptions>,
 ) -> Result<ClientRequest, String> {
     let mut random = [0u8; 16];
     getrandom::fill(&mut random)
@@ -2348,6 +2399,7 @@ pub(crate) fn build_request(
     }
     req.subprotocols = subprotocols.to_vec();
     req.headers = headers.to_vec();
+    req.compression = compression.filter(|c| c.enabled).cloned();
     // Validate now (CR/LF anywhere), so that open() can refuse synchronously.
     let mut scratch = Vec::new();
     req.encode(&mut scratch).map_err(|e| e.message)?;

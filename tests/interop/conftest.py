@@ -263,10 +263,10 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
-def start_peer_server(certs: Certs | None = None) -> tuple[Peer, int]:
+def start_peer_server(certs: Certs | None = None, extra: list[str] | None = None) -> tuple[Peer, int]:
     """Starts our server, serving wss:// with the CA-signed certificate when
-    `certs` is given."""
-    args = ["server", "--port", "0"]
+    `certs` is given; `extra` arguments go to `interop_peer server`."""
+    args = ["server", "--port", "0"] + (extra or [])
     if certs is not None:
         args += ["--tls", str(certs.server), str(certs.server_key)]
     peer = Peer(args, "interop_peer server" + (" --tls" if certs else ""))
@@ -305,7 +305,7 @@ class PythonServer:
     handed to the test and kept open until the test ends. With a TLS context
     it serves wss://; `requests` lists every upgrade request received."""
 
-    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None, compression: str | None = None) -> None:
         self.accepted: queue.Queue[ServerConnection] = queue.Queue()
         self.requests: list[str] = []
         self.release = threading.Event()
@@ -316,7 +316,7 @@ class PythonServer:
             ssl=tls,
             process_request=self._request,
             max_size=None,
-            compression=None,
+            compression=compression,
             ping_interval=None,
             open_timeout=TIMEOUT,
             close_timeout=CLOSE_TIMEOUT,

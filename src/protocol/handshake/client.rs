@@ -21,10 +21,12 @@
 //! assert_eq!(resp.head_len, answer.len());
 //! ```
 
+use super::deflate;
 use super::{
     HandshakeError, HandshakeErrorKind, MAX_HEADERS, accept_key, check_no_control, find_head_end,
     has_newline, has_token, is_token, list_elements, shown, trim_ows,
 };
+use crate::protocol::deflate::{CompressionOptions, DeflateParams};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
@@ -84,6 +86,10 @@ pub struct ClientRequest {
     /// Extra request headers, in order (see [`encode`](Self::encode) for the two
     /// that are treated specially).
     pub headers: Vec<(String, String)>,
+    /// permessage-deflate to offer (when `Some` and enabled): sent as
+    /// `Sec-WebSocket-Extensions` (see [`deflate::client_offer`]) and
+    /// checked in the answer by [`parse_response`].
+    pub compression: Option<CompressionOptions>,
 }
 
 impl ClientRequest {
@@ -151,6 +157,7 @@ impl ClientRequest {
             origin: None,
             subprotocols: Vec::new(),
             headers: Vec::new(),
+            compression: None,
         })
     }
 
@@ -200,6 +207,7 @@ impl ClientRequest {
     /// Origin: <origin>                  (if set and not empty)
     /// Sec-WebSocket-Version: 13
     /// Sec-WebSocket-Protocol: a, b      (if at least one valid name)
+    /// Sec-WebSocket-Extensions: permessage-deflate; ...   (if compression is enabled)
     /// <extra headers, in order>
     /// <empty line>
     /// ```
@@ -272,6 +280,9 @@ impl ClientRequest {
         line("Sec-WebSocket-Version", "13");
         if !protocols.is_empty() {
             line("Sec-WebSocket-Protocol", &protocols.join(", "));
+        }
+        if let Some(c) = self.compression.as_ref().filter(|c| c.enabled) {
+            line("Sec-WebSocket-Extensions", &deflate::client_offer(c));
         }
         for (name, value) in &self.headers {
             if name.eq_ignore_ascii_case("Host")
@@ -372,6 +383,8 @@ pub struct ClientResponse {
     pub headers: Vec<(String, Vec<u8>)>,
     /// The subprotocol the server chose, if any.
     pub subprotocol: Option<String>,
+    /// The permessage-deflate parameters, if the server accepted the offer.
+    pub compression: Option<DeflateParams>,
     /// Length of the HTTP head including its blank line: frames may follow it.
     pub head_len: usize,
 }
@@ -409,8 +422,11 @@ pub struct ClientResponse {
 ///   [`req.requested_subprotocols()`](ClientRequest::requested_subprotocols)
 ///   (`UnrequestedSubprotocol`, "WebSocket server has chosen protocol X which has
 ///   not been requested"); an empty value counts as none;
-/// * no `Sec-WebSocket-Extensions` with a non-empty value, since we offer none
-///   (`UnrequestedExtension`). Qt ignores this header; our contract refuses it.
+/// * no `Sec-WebSocket-Extensions` with a non-empty value unless the request
+///   offered permessage-deflate (`UnrequestedExtension`; Qt ignores this
+///   header, our contract refuses it); if it did, an answer that
+///   [`deflate::client_accept`] takes (`UnrequestedExtension` or
+///   `BadExtension`).
 ///
 /// Unlike Qt, the status code is looked at before the subprotocol, so a `403`
 /// is reported as such whatever else the answer holds. The reason phrase and
@@ -561,18 +577,9 @@ pub fn parse_response(
         _ => return Err(unrequested_protocol(&joined("Sec-WebSocket-Protocol"))),
     };
 
-    let extensions: Vec<&[u8]> = values("Sec-WebSocket-Extensions")
-        .filter(|v| !v.is_empty())
-        .collect();
-    if !extensions.is_empty() {
-        return Err(HandshakeError::new(
-            HandshakeErrorKind::UnrequestedExtension,
-            format!(
-                "WebSocket server has chosen extension {} which has not been requested",
-                shown(&extensions.join(&b", "[..]))
-            ),
-        ));
-    }
+    let extensions: Vec<&[u8]> = values("Sec-WebSocket-Extensions").collect();
+    let offered = req.compression.clone().unwrap_or_default();
+    let compression = deflate::client_accept(&extensions, &offered)?;
 
     Ok(Some(ClientResponse {
         status,
@@ -582,6 +589,7 @@ pub fn parse_response(
             .map(|h| (h.name.to_owned(), h.value.to_vec()))
             .collect(),
         subprotocol,
+        compression,
         head_len,
     }))
 }

@@ -8,12 +8,15 @@
 //! * [`server`] checks an upgrade request ([`server::parse_request`]), picks a
 //!   subprotocol and writes the `101 Switching Protocols` answer or an HTTP error.
 //!
+//! * [`deflate`] negotiates permessage-deflate (RFC 7692).
+//!
 //! Both sides first wait for the end of the HTTP head (`\r\n\r\n`, see
 //! [`find_head_end`]) and refuse a head longer than a limit (Qt's 819204 bytes by
 //! default, [`MAX_HEADER_BLOCK`]) before looking at a single header, so peer input
 //! never makes them allocate more than that limit.
 
 pub mod client;
+pub mod deflate;
 pub mod server;
 
 use base64::Engine as _;
@@ -129,6 +132,9 @@ pub enum HandshakeErrorKind {
     UnrequestedSubprotocol,
     /// The server answered with an extension the client did not offer.
     UnrequestedExtension,
+    /// The server's permessage-deflate answer is malformed or does not fit
+    /// the client's offer (RFC 7692 §7.1: the client fails the connection).
+    BadExtension,
     /// The server does not speak version 13 of the protocol.
     UnsupportedVersion,
     /// A field we were asked to send is invalid: a CR or LF in it (header

@@ -48,8 +48,9 @@ pub struct ServerRequest {
     /// The subprotocols the client asks for, in its order: the trimmed entries
     /// of every `Sec-WebSocket-Protocol` line, merged.
     pub subprotocols: Vec<String>,
-    /// The extension entries the client offers, raw (parameters included); we
-    /// accept none of them.
+    /// The extension entries the client offers, raw (parameters included), in
+    /// its order; [`deflate::server_accept`](super::deflate::server_accept)
+    /// picks a permessage-deflate one when the server enables compression.
     pub extensions: Vec<String>,
     /// Every header, in order, names as sent, values as lossy UTF-8.
     pub headers: Vec<(String, String)>,
@@ -433,6 +434,38 @@ pub fn accept_response(
     server_name: &str,
     now: SystemTime,
 ) -> Result<Vec<u8>, HandshakeError> {
+    accept_response_with_extensions(req, subprotocol, None, server_name, now)
+}
+
+/// [`accept_response`] with a `Sec-WebSocket-Extensions` answer (when
+/// `Some`), the entry [`deflate::server_accept`](super::deflate::server_accept)
+/// returned; it goes right after `Sec-WebSocket-Protocol`. A CR or LF in it is
+/// refused like one in `server_name`.
+///
+/// ```
+/// use qwebsocket::protocol::handshake::server::{accept_response_with_extensions, parse_request};
+/// use std::time::UNIX_EPOCH;
+/// let request = b"GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+///     Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+///     Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+/// let req = parse_request(request, 4096).unwrap().unwrap();
+/// let answer = accept_response_with_extensions(&req, None, Some("permessage-deflate"), "", UNIX_EPOCH).unwrap();
+/// let text = String::from_utf8(answer).unwrap();
+/// assert!(text.contains("\r\nSec-WebSocket-Extensions: permessage-deflate\r\n"));
+/// ```
+pub fn accept_response_with_extensions(
+    req: &ServerRequest,
+    subprotocol: Option<&str>,
+    extensions: Option<&str>,
+    server_name: &str,
+    now: SystemTime,
+) -> Result<Vec<u8>, HandshakeError> {
+    if extensions.is_some_and(has_newline) {
+        return Err(HandshakeError::new(
+            HandshakeErrorKind::InvalidField,
+            "One of the headers contains a newline. Possible attack detected.",
+        ));
+    }
     let origin = req.origin.as_deref().unwrap_or_default();
     if [server_name, origin, req.key.as_str()]
         .into_iter()
@@ -469,6 +502,9 @@ pub fn accept_response(
     line("Sec-WebSocket-Accept", &accept_key(req.key.as_bytes()));
     if let Some(p) = subprotocol {
         line("Sec-WebSocket-Protocol", p);
+    }
+    if let Some(e) = extensions {
+        line("Sec-WebSocket-Extensions", e);
     }
     if !server_name.is_empty() {
         line("Server", server_name);
