@@ -137,6 +137,7 @@ fn bytes_of(s: &mut Session, d: Data, input: &[u8]) -> Vec<u8> {
         Data::Input(r) => input[r].to_vec(),
         Data::Scratch => s.frame_scratch().to_vec(),
         Data::Message => s.take_message(),
+        Data::Inflated(r) => s.message_buffer()[r].to_vec(),
     }
 }
 

@@ -53,6 +53,7 @@ fuzz_target!(|data: &[u8]| {
         close_timeout: Duration::from_secs(2),
         keepalive_interval: input.bool().then_some(Duration::from_secs(3)),
         keepalive_timeout: Duration::from_secs(1),
+        ..SessionConfig::default()
     };
     let start = Instant::now();
     let mut now = start;

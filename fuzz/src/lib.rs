@@ -232,6 +232,15 @@ fn data_bytes(s: &mut Session, d: &Data, input: &[u8], used: usize) -> Vec<u8> {
         }
         Data::Scratch => s.frame_scratch().to_vec(),
         Data::Message => s.take_message(),
+        Data::Inflated(r) => {
+            let m = s.message_buffer();
+            assert!(
+                r.start <= r.end && r.end <= m.len(),
+                "inflated range {r:?} beyond {}",
+                m.len()
+            );
+            m[r.clone()].to_vec()
+        }
     }
 }
 
