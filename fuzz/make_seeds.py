@@ -196,3 +196,27 @@ for name, data in {
     "slow_header": b"\x00" + b"\x00" + lp(b"\x81") + b"\x05\xff\x05\xff\x03",
 }.items():
     write("websocket_server", name, data)
+
+# deflate: [part: odd = round trip] ...
+# round trip: [from: odd = client] then the sender's params
+# (flags, server bits, client bits, threshold, level), the receiver's params,
+# a message count, then per message [text][len-prefixed bytes][frame size],
+# then read sizes.
+PARAMS = b"\x00\x07\x07\x00\x01"  # context takeover, 15-bit windows, threshold 0, level 1
+NO_TAKEOVER = b"\x03\x00\x00\x01\x06"  # no context takeover, 8-bit windows, threshold 16, level 6
+for name, data in {
+    "round_trip_client_text": b"\x01\x01" + PARAMS + PARAMS + b"\x02"
+    + b"\x01" + lp(b"Hello, Hello, Hello!") + b"\x00"
+    + b"\x00" + lp(bytes(range(200))) + b"\x03" + b"\x05\x40\xff",
+    "round_trip_server_no_takeover": b"\x01\x00" + NO_TAKEOVER + NO_TAKEOVER + b"\x03"
+    + (b"\x01" + lp(b'{"event":"tick","n":1}' * 8) + b"\x10") * 3 + b"\x00\x01\x02",
+    # decoder: params, a frame count, per frame [flags][len-prefixed payload], read sizes.
+    # The compressed "Hello" of RFC 7692 section 7.2.3.1, whole and in two frames.
+    "hello_compressed": b"\x00" + PARAMS + b"\x01" + b"\x21" + lp(bytes.fromhex("f248cdc9c90700")) + b"\xff",
+    "hello_fragmented": b"\x00" + PARAMS + b"\x02" + b"\x31" + lp(bytes.fromhex("f248cd"))
+    + b"\x00" + lp(bytes.fromhex("c9c90700")) + b"\x02\x03",
+    "garbage_rsv1": b"\x00" + PARAMS + b"\x01" + b"\x22" + lp(b"\xff\xfe\xfd not deflate") + b"\x04",
+    "bomb": b"\x00" + PARAMS + b"\x01" + b"\x22"
+    + lp(bytes.fromhex("ecc13101000000c2a0f54f6d0c1fa0000000000000000000000000000000000000000000bf02")) + b"\xff",
+}.items():
+    write("deflate", name, data)

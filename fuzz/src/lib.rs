@@ -94,6 +94,9 @@ pub fn encode_frame(
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct WireFrame {
     pub fin: bool,
+    /// The RSV bits (0b100 is RSV1), always 0 unless decoded with
+    /// [`decode_compressed_frames`].
+    pub rsv: u8,
     pub opcode: u8,
     pub masked: bool,
     pub payload: Vec<u8>,
@@ -104,6 +107,16 @@ pub struct WireFrame {
 /// RFC 6455 forbids: RSV bits, a reserved opcode, a fragmented or long control
 /// frame, a non-minimal length, the wrong masking for `masked`, a zero mask.
 pub fn decode_frames(bytes: &[u8], masked: bool) -> (Vec<WireFrame>, usize) {
+    decode_with(bytes, masked, false)
+}
+
+/// As [`decode_frames`], for a connection with permessage-deflate: RSV1 is
+/// allowed on a first data frame (what else is checked is the caller's).
+pub fn decode_compressed_frames(bytes: &[u8], masked: bool) -> (Vec<WireFrame>, usize) {
+    decode_with(bytes, masked, true)
+}
+
+fn decode_with(bytes: &[u8], masked: bool, rsv1: bool) -> (Vec<WireFrame>, usize) {
     let mut frames = Vec::new();
     let mut pos = 0;
     loop {
@@ -112,7 +125,14 @@ pub fn decode_frames(bytes: &[u8], masked: bool) -> (Vec<WireFrame>, usize) {
             break;
         }
         let fin = b[0] & 0x80 != 0;
-        assert_eq!(b[0] & 0x70, 0, "library wrote RSV bits: {:02x}", b[0]);
+        let allowed = if rsv1 { 0x40 } else { 0 };
+        assert_eq!(
+            b[0] & 0x70 & !allowed,
+            0,
+            "library wrote RSV bits: {:02x}",
+            b[0]
+        );
+        let rsv = (b[0] >> 4) & 7;
         let opcode = b[0] & 0x0f;
         assert!(
             matches!(opcode, 0 | 1 | 2 | 8 | 9 | 10),
@@ -165,6 +185,7 @@ pub fn decode_frames(bytes: &[u8], masked: bool) -> (Vec<WireFrame>, usize) {
         }
         frames.push(WireFrame {
             fin,
+            rsv,
             opcode,
             masked: is_masked,
             payload,

@@ -11,7 +11,7 @@ use crate::Paths;
 use crate::proc::{self, Guard};
 
 /// Every target in `fuzz/fuzz_targets/`, with the dictionary it uses.
-pub const TARGETS: [(&str, Option<&str>); 8] = [
+pub const TARGETS: [(&str, Option<&str>); 9] = [
     ("frame_header", Some("frames.dict")),
     ("message_utf8", Some("frames.dict")),
     ("client_handshake", Some("http.dict")),
@@ -20,6 +20,7 @@ pub const TARGETS: [(&str, Option<&str>); 8] = [
     ("session", Some("frames.dict")),
     ("websocket_client", Some("frames.dict")),
     ("websocket_server", Some("http.dict")),
+    ("deflate", Some("frames.dict")),
 ];
 
 /// What one run is asked to do.
