@@ -28,8 +28,9 @@ use crate::protocol::deflate::{CompressionOptions, DeflateParams, EXTENSION_NAME
 /// (unquoted).
 type Param = (String, Option<String>);
 
-/// Splits `s` at `sep` where it is not inside a quoted string.
-fn split_unquoted(s: &[u8], sep: u8) -> Vec<&[u8]> {
+/// Splits `s` at `sep` where it is not inside a quoted string; the parts are
+/// trimmed of spaces and tabs.
+pub(super) fn split_unquoted(s: &[u8], sep: u8) -> Vec<&[u8]> {
     let mut parts = Vec::new();
     let mut start = 0;
     let mut in_quotes = false;

@@ -340,23 +340,7 @@ fn is_valid_authority(s: &[u8]) -> bool {
 /// Splits a `Sec-WebSocket-Extensions` value at the commas that are not inside
 /// a quoted string; entries are trimmed, empty ones dropped.
 fn split_extension_list(value: &[u8]) -> Vec<&[u8]> {
-    let mut entries = Vec::new();
-    let mut start = 0;
-    let mut in_quotes = false;
-    let mut escaped = false;
-    for (i, &b) in value.iter().enumerate() {
-        if escaped {
-            escaped = false;
-        } else if in_quotes && b == b'\\' {
-            escaped = true;
-        } else if b == b'"' {
-            in_quotes = !in_quotes;
-        } else if b == b',' && !in_quotes {
-            entries.push(trim_ows(value.get(start..i).unwrap_or_default()));
-            start = i + 1;
-        }
-    }
-    entries.push(trim_ows(value.get(start..).unwrap_or_default()));
+    let mut entries = super::deflate::split_unquoted(value, b',');
     entries.retain(|e| !e.is_empty());
     entries
 }
