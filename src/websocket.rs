@@ -2181,13 +2181,14 @@ impl WebSocket {
     /// and send again. `None` removes the limit (memory then grows with a
     /// slow peer). Default [`DEFAULT_SEND_QUEUE_LIMIT`].
     ///
-    /// While the limit is reached the socket also stops reading from the
-    /// peer, so that a peer that sends pings or messages and never reads
-    /// cannot make it queue pongs or echoes without bound; it reads again as
-    /// soon as writes bring the queue under the limit. Two peers that both
-    /// keep more than their limit queued toward each other wait for each
-    /// other: for large transfers in both directions at once, raise the limit
-    /// above the largest message or use `None`.
+    /// What the socket queues by itself in answer to the peer (pongs to its
+    /// pings, the echo of its close) is bounded by the same limit: once that
+    /// much is queued since the output was last empty, the socket stops
+    /// reading from the peer until its output is written, so that a peer
+    /// that pings and never reads cannot grow the queue without bound. The
+    /// application's own sends never stop reading (they are refused
+    /// instead), so two peers sending large messages to each other never
+    /// wait on each other.
     ///
     /// ```
     /// use qwebsocket::{testing::FakeReactor, SocketError, WebSocket};

@@ -316,6 +316,9 @@ pub struct Session {
     frame_since: Instant,
     out: Vec<u8>,
     out_pos: usize,
+    /// Bytes of answers (pongs, the close echo) queued since the output was
+    /// last empty: see [`Session::answers_queued`].
+    answers: usize,
     /// Where client masking keys come from; the random default is made on
     /// first use (a server never needs one).
     masks: Option<MaskSource>,
@@ -395,6 +398,7 @@ impl Session {
             frame_since: now,
             out: Vec::new(),
             out_pos: 0,
+            answers: 0,
             masks: None,
             sent_close: None,
             last_keepalive: now,
@@ -648,7 +652,31 @@ impl Session {
             // The buffer is kept; `take_idle_buffers` hands it over.
             self.out.clear();
             self.out_pos = 0;
+            self.answers = 0;
         }
+    }
+
+    /// Bytes of the frames the session queued by itself in answer to the
+    /// peer (pongs to its pings, the echo of its close frame) since its
+    /// output was last empty: what the peer's own input made it queue. A
+    /// caller that stops reading while this reaches its limit keeps a peer
+    /// that pings and never reads from growing the output without bound, and
+    /// never stops reading because of what the application sends.
+    ///
+    /// ```
+    /// use qwebsocket::protocol::{Role, Session, SessionConfig};
+    /// let now = std::time::Instant::now();
+    /// let mut s = Session::new(Role::Client, SessionConfig::default(), now);
+    /// s.send_ping(b"ours").unwrap(); // not an answer
+    /// let mut ping = *b"\x89\x02hi"; // the server's ping: a 4-byte pong answers it
+    /// s.read_event(&mut ping, now);
+    /// assert_eq!(s.answers_queued(), 2 + 4 + 2); // header, mask, payload
+    /// let n = s.queued();
+    /// s.consume_output(n);
+    /// assert_eq!(s.answers_queued(), 0);
+    /// ```
+    pub fn answers_queued(&self) -> usize {
+        self.answers
     }
 
     /// Appends raw bytes to the output, unframed: bytes that precede the
@@ -1074,7 +1102,9 @@ impl Session {
         match h.opcode {
             OpCode::Ping => {
                 if self.close == CloseState::Open {
+                    let before = self.out.len();
                     self.queue_frame(OpCode::Pong, &input[payload.clone()]);
+                    self.answers += self.out.len() - before;
                 }
                 Ok(Some(SessionEvent::Ping(payload)))
             }
@@ -1099,7 +1129,9 @@ impl Session {
                     if code != CloseCode::MissingStatusCode {
                         encode_close_payload(Some((code, reason)), &mut body);
                     }
+                    let before = self.out.len();
                     self.queue_frame(OpCode::Close, &body);
+                    self.answers += self.out.len() - before;
                     self.sent_close = Some((code, truncate_reason(reason).to_owned()));
                 }
                 self.close = CloseState::Closed;

@@ -1079,10 +1079,16 @@ impl Shared {
         }
     }
 
-    /// The output waiting to be written has reached the send queue limit.
+    /// What the peer's own input made us queue (automatic pongs, the close
+    /// echo) has reached the send queue limit: reading stops until writes
+    /// drain it. The application's sends are bounded by refusal instead, so
+    /// two peers sending large messages to each other never wait on each
+    /// other.
     fn output_full(st: &Inner) -> bool {
         st.send_queue_limit.is_some_and(|limit| {
-            st.pre.len() + st.session.as_ref().map_or(0, |s| s.queued()) >= limit
+            st.session
+                .as_ref()
+                .is_some_and(|s| s.answers_queued() >= limit)
         })
     }
 
